@@ -1,0 +1,439 @@
+// Request bodies: plain or aws-chunked, decoded as a stream and verified before
+// the stream ends (length, x-amz-content-sha256, chunk signatures, Content-MD5,
+// x-amz-checksum-* in a header or trailer). A consumer that sees 'end' has the
+// complete, verified object bytes; on any mismatch the stream errors instead.
+import { createHash, type Hash } from "node:crypto";
+import { finished, Transform, type Readable, type TransformCallback } from "node:stream";
+import type { ChecksumAlgorithm } from "../store/types.js";
+import { algorithmOfHeader, checksumHeaderName, createChecksum, DIGEST_LENGTH, parseChecksumAlgorithm, type IncrementalChecksum } from "./checksums.js";
+import { isS3Error, S3Error } from "./errors.js";
+import { EMPTY_SHA256, headerValue, hmacHex, signaturesEqual, type AuthResult, type StreamingContext } from "./sigv4.js";
+
+type Headers = Record<string, string | string[] | undefined>;
+
+export interface PayloadPlan {
+  /** bytes of object data the body must decode to */
+  decodedLength: number;
+  /** aws-chunked framing; undefined for a plain body */
+  chunked?: {
+    /** set when every chunk carries a chunk-signature (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]) */
+    signing?: StreamingContext;
+    /** the trailer carries x-amz-trailer-signature */
+    trailerSigned: boolean;
+    /** lower-case header names announced in x-amz-trailer; each must arrive in the trailer */
+    trailers: string[];
+  };
+  /** declared hex sha256 of the body (x-amz-content-sha256 in "signed" mode) */
+  sha256?: string;
+  /** decoded Content-MD5 */
+  md5?: Buffer;
+  /** the flexible checksum to compute; `expected` is the base64 value when it came in a header */
+  checksum?: { algorithm: ChecksumAlgorithm; expected?: string };
+  /** Content-Encoding to store with the object: what was sent, minus "aws-chunked" */
+  contentEncoding?: string;
+}
+
+export interface PayloadDigests {
+  size: number;
+  md5: Buffer;
+  checksum?: { algorithm: ChecksumAlgorithm; value: string /* base64 */ };
+}
+
+/** Validate the body-related headers up front (throws S3Error before any byte is read). */
+export function planPayload(headers: Headers, auth: AuthResult): PayloadPlan {
+  const mode = auth.payload.mode;
+  const encodings = (headerValue(headers, "content-encoding") ?? "")
+    .split(",")
+    .map((encoding) => encoding.trim())
+    .filter((encoding) => encoding !== "");
+  const awsChunked = encodings.some((encoding) => encoding.toLowerCase() === "aws-chunked");
+  const storedEncodings = encodings.filter((encoding) => encoding.toLowerCase() !== "aws-chunked");
+  const isChunked = mode.startsWith("streaming-") || awsChunked;
+  if (isChunked && mode === "signed") {
+    throw new S3Error("InvalidArgument", "aws-chunked bodies need a STREAMING-* or UNSIGNED-PAYLOAD x-amz-content-sha256", {
+      ArgumentName: "x-amz-content-sha256",
+      ArgumentValue: auth.payload.sha256 ?? "",
+    });
+  }
+
+  const contentLength = parseLength(headers, "content-length");
+  if (contentLength === undefined && headers["transfer-encoding"] !== undefined && !isChunked) throw missingContentLength();
+  let decodedLength = contentLength ?? 0;
+  if (isChunked) {
+    const decoded = parseLength(headers, "x-amz-decoded-content-length");
+    if (decoded === undefined) throw missingContentLength();
+    decodedLength = decoded;
+  }
+
+  const trailers = (headerValue(headers, "x-amz-trailer") ?? "")
+    .split(",")
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== "");
+  if (trailers.length > 0 && (!isChunked || mode === "streaming-signed")) {
+    throw new S3Error("InvalidRequest", "The value specified in the x-amz-trailer header is not supported");
+  }
+
+  const plan: PayloadPlan = {
+    decodedLength,
+    chunked: isChunked ? { signing: signingFor(mode, auth), trailerSigned: mode === "streaming-signed-trailer", trailers } : undefined,
+    sha256: mode === "signed" ? auth.payload.sha256 : undefined,
+    md5: parseContentMd5(headerValue(headers, "content-md5")),
+    checksum: planChecksum(headers, trailers),
+    contentEncoding: storedEncodings.length > 0 ? storedEncodings.join(",") : undefined,
+  };
+  return plan;
+}
+
+function signingFor(mode: AuthResult["payload"]["mode"], auth: AuthResult): StreamingContext | undefined {
+  if (mode !== "streaming-signed" && mode !== "streaming-signed-trailer") return undefined;
+  if (auth.streaming === undefined) throw new Error("a streaming-signed AuthResult must carry its streaming context");
+  return auth.streaming;
+}
+
+function parseLength(headers: Headers, name: string): number | undefined {
+  const value = headerValue(headers, name);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value.trim())) throw new S3Error("InvalidArgument", `Invalid ${name}`, { ArgumentName: name, ArgumentValue: value });
+  return Number(value);
+}
+
+function missingContentLength(): S3Error {
+  return new S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.");
+}
+
+function parseContentMd5(value: string | undefined): Buffer | undefined {
+  if (value === undefined) return undefined;
+  const digest = decodeBase64Digest(value.trim(), 16);
+  if (digest === undefined) throw new S3Error("InvalidDigest", "The Content-MD5 you specified was invalid.");
+  return digest;
+}
+
+/** base64 -> exactly `length` bytes, or undefined when it is not canonical base64 of that length */
+function decodeBase64Digest(value: string, length: number): Buffer | undefined {
+  const bytes = Buffer.from(value, "base64");
+  return bytes.length === length && bytes.toString("base64") === value ? bytes : undefined;
+}
+
+function planChecksum(headers: Headers, trailers: string[]): PayloadPlan["checksum"] {
+  const inHeaders = Object.keys(headers).filter((name) => headers[name] !== undefined && algorithmOfHeader(name) !== undefined);
+  const inTrailer = trailers.filter((name) => algorithmOfHeader(name) !== undefined);
+  if (trailers.length > inTrailer.length) throw new S3Error("InvalidRequest", "The value specified in the x-amz-trailer header is not supported");
+  const named = [...inHeaders, ...inTrailer];
+  if (named.length > 1) throw new S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
+
+  const sdkAlgorithm = parseChecksumAlgorithm(headerValue(headers, "x-amz-sdk-checksum-algorithm"));
+  if (named.length === 0) {
+    if (sdkAlgorithm !== undefined) {
+      throw new S3Error("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.");
+    }
+    return undefined;
+  }
+  const algorithm = algorithmOfHeader(named[0])!;
+  if (sdkAlgorithm !== undefined && sdkAlgorithm !== algorithm) {
+    throw new S3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.");
+  }
+  if (inTrailer.length > 0) return { algorithm };
+  const expected = headerValue(headers, named[0])!.trim();
+  if (decodeBase64Digest(expected, DIGEST_LENGTH[algorithm]) === undefined) {
+    throw new S3Error("InvalidRequest", `Value for ${checksumHeaderName(algorithm)} header is invalid.`);
+  }
+  return { algorithm, expected };
+}
+
+/**
+ * A Readable of the decoded object bytes. Verification happens before it ends:
+ * if anything does not match, the stream is destroyed with an S3Error instead of ending,
+ * so a consumer that sees 'end' knows the bytes are complete and verified.
+ * digests() is available once the stream has ended.
+ */
+export function decodePayload(body: Readable, plan: PayloadPlan): { data: Readable; digests(): PayloadDigests } {
+  const decoder = plan.chunked === undefined ? new PlainDecoder(plan) : new ChunkedDecoder(plan, plan.chunked);
+  body.pipe(decoder);
+  // pipe() does not forward errors or an aborted client: fail the decoded stream instead of hanging.
+  finished(body, { writable: false }, (error) => {
+    if (error !== undefined && error !== null && !decoder.destroyed) decoder.destroy(isS3Error(error) ? error : incompleteBody());
+  });
+  return { data: decoder, digests: () => decoder.digests() };
+}
+
+function incompleteBody(): S3Error {
+  return new S3Error("IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.");
+}
+
+function malformedChunk(why: string): S3Error {
+  return new S3Error("InvalidArgument", `Malformed aws-chunked body: ${why}`);
+}
+
+/** Hashes and counts the decoded bytes, and checks them against the plan at the end. */
+abstract class VerifyingDecoder extends Transform {
+  private size = 0;
+  private readonly md5 = createHash("md5");
+  private readonly sha256: Hash | undefined;
+  private readonly checksum: IncrementalChecksum | undefined;
+  private result: PayloadDigests | undefined;
+
+  constructor(protected readonly plan: PayloadPlan) {
+    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
+    this.sha256 = plan.sha256 !== undefined ? createHash("sha256") : undefined;
+    this.checksum = plan.checksum !== undefined ? createChecksum(plan.checksum.algorithm) : undefined;
+  }
+
+  digests(): PayloadDigests {
+    if (this.result === undefined) throw new Error("payload digests are only known once the decoded stream has ended");
+    return this.result;
+  }
+
+  /** Passes object bytes downstream (no copy) and into the hashes. */
+  protected pass(data: Buffer): void {
+    this.size += data.length;
+    if (this.size > this.plan.decodedLength) throw incompleteBody();
+    this.md5.update(data);
+    this.sha256?.update(data);
+    this.checksum?.update(data);
+    this.push(data);
+  }
+
+  /** Final checks; `trailerChecksum` is the base64 value from the trailer, if the plan expects one there. */
+  protected verify(trailerChecksum?: string): void {
+    if (this.size !== this.plan.decodedLength) throw incompleteBody();
+    if (this.sha256 !== undefined) {
+      const computed = this.sha256.digest("hex");
+      if (computed !== this.plan.sha256) {
+        throw new S3Error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.", {
+          ClientComputedContentSHA256: this.plan.sha256 ?? "",
+          S3ComputedContentSHA256: computed,
+        });
+      }
+    }
+    const md5 = this.md5.digest();
+    if (this.plan.md5 !== undefined && !md5.equals(this.plan.md5)) {
+      throw new S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.", {
+        ExpectedDigest: this.plan.md5.toString("base64"),
+        CalculatedDigest: md5.toString("base64"),
+      });
+    }
+    let checksum: PayloadDigests["checksum"];
+    if (this.plan.checksum !== undefined && this.checksum !== undefined) {
+      const { algorithm } = this.plan.checksum;
+      const value = this.checksum.digest().toString("base64");
+      const expected = this.plan.checksum.expected ?? trailerChecksum;
+      if (expected === undefined || decodeBase64Digest(expected, DIGEST_LENGTH[algorithm]) === undefined) {
+        throw new S3Error("InvalidRequest", `Value for ${checksumHeaderName(algorithm)} trailing header is invalid.`);
+      }
+      if (expected !== value) throw new S3Error("BadDigest", `The ${algorithm} you specified did not match the calculated checksum.`);
+      checksum = { algorithm, value };
+    }
+    this.result = { size: this.size, md5, checksum };
+  }
+}
+
+class PlainDecoder extends VerifyingDecoder {
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.pass(chunk);
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.verify();
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const MAX_LINE = 4096;
+const MAX_TRAILER = 16 * 1024;
+const CHUNK_HEADER = /^([0-9a-fA-F]{1,13})(;.*)?$/;
+const CHUNK_SIGNATURE = /^;chunk-signature=([0-9a-f]{64})$/;
+
+type ChunkState = "header" | "data" | "data-end" | "trailer" | "done";
+
+/**
+ * aws-chunked: `hex-size[;chunk-signature=sig]\r\n data \r\n ... 0[;chunk-signature=sig]\r\n [trailers\r\n] \r\n`.
+ * Parsed incrementally: only the current header/trailer line is ever buffered; data passes through as subarrays.
+ */
+class ChunkedDecoder extends VerifyingDecoder {
+  private state: ChunkState = "header";
+  private line: Buffer[] = [];
+  private lineLength = 0;
+  private trailerBytes = 0;
+  private remaining = 0;
+  private crlfSeen = 0;
+  private chunkSignature = "";
+  private chunkHash: Hash | undefined;
+  private previousSignature: string;
+  private readonly trailerValues = new Map<string, string>();
+  private trailerSignature: string | undefined;
+
+  constructor(
+    plan: PayloadPlan,
+    private readonly chunked: NonNullable<PayloadPlan["chunked"]>,
+  ) {
+    super(plan);
+    this.previousSignature = chunked.signing?.seedSignature ?? "";
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.parse(chunk);
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      // Tolerate a body that ends right after the last trailer line without the final empty line.
+      if (!(this.state === "done" || (this.state === "trailer" && this.lineLength === 0))) throw incompleteBody();
+      this.verifyTrailer();
+      const checksumTrailer = this.plan.checksum !== undefined ? checksumHeaderName(this.plan.checksum.algorithm) : undefined;
+      this.verify(checksumTrailer !== undefined ? this.trailerValues.get(checksumTrailer) : undefined);
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  private parse(chunk: Buffer): void {
+    let position = 0;
+    while (position < chunk.length) {
+      switch (this.state) {
+        case "header":
+        case "trailer": {
+          const end = this.readLine(chunk, position);
+          if (end < 0) return;
+          position = end;
+          const line = this.takeLine();
+          if (this.state === "header") this.onChunkHeader(line);
+          else this.onTrailerLine(line);
+          break;
+        }
+        case "data": {
+          const take = Math.min(this.remaining, chunk.length - position);
+          const data = chunk.subarray(position, position + take);
+          this.chunkHash?.update(data);
+          this.pass(data);
+          position += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.endChunkData();
+          break;
+        }
+        case "data-end": {
+          const expected = this.crlfSeen === 0 ? CR : LF;
+          if (chunk[position] !== expected) throw malformedChunk("chunk data is not followed by CRLF");
+          position++;
+          if (++this.crlfSeen === 2) this.state = "header";
+          break;
+        }
+        case "done":
+          throw malformedChunk("data after the final chunk");
+      }
+    }
+  }
+
+  /** Buffers bytes up to and including LF; returns the position after it, or -1 when the line continues in the next read. */
+  private readLine(chunk: Buffer, position: number): number {
+    const newline = chunk.indexOf(LF, position);
+    const end = newline < 0 ? chunk.length : newline + 1;
+    this.lineLength += end - position;
+    if (this.lineLength > MAX_LINE) throw malformedChunk("line too long");
+    this.line.push(chunk.subarray(position, end));
+    return newline < 0 ? -1 : end;
+  }
+
+  /** The buffered line without its CRLF. */
+  private takeLine(): string {
+    const line = this.line.length === 1 ? this.line[0] : Buffer.concat(this.line);
+    this.line = [];
+    this.lineLength = 0;
+    if (line.length < 2 || line[line.length - 2] !== CR) throw malformedChunk("line does not end in CRLF");
+    return line.toString("latin1", 0, line.length - 2);
+  }
+
+  private onChunkHeader(line: string): void {
+    const match = CHUNK_HEADER.exec(line);
+    if (match === null) throw malformedChunk("invalid chunk header");
+    const size = parseInt(match[1], 16);
+    if (this.chunked.signing !== undefined) {
+      const signature = CHUNK_SIGNATURE.exec(match[2] ?? "");
+      if (signature === null) throw malformedChunk("missing chunk-signature");
+      this.chunkSignature = signature[1];
+      this.chunkHash = createHash("sha256");
+    }
+    this.remaining = size;
+    if (size === 0) {
+      this.verifyChunkSignature();
+      this.state = "trailer";
+    } else {
+      this.state = "data";
+    }
+  }
+
+  private endChunkData(): void {
+    this.verifyChunkSignature();
+    this.crlfSeen = 0;
+    this.state = "data-end";
+  }
+
+  private verifyChunkSignature(): void {
+    const signing = this.chunked.signing;
+    if (signing === undefined) return;
+    const chunkHash = this.chunkHash!.digest("hex");
+    const stringToSign = `AWS4-HMAC-SHA256-PAYLOAD\n${signing.amzDate}\n${signing.scope}\n${this.previousSignature}\n${EMPTY_SHA256}\n${chunkHash}`;
+    const expected = hmacHex(signing.signingKey, stringToSign);
+    if (!signaturesEqual(expected, this.chunkSignature)) throw chunkSignatureMismatch();
+    this.previousSignature = expected;
+  }
+
+  private onTrailerLine(line: string): void {
+    if (line === "") {
+      this.state = "done";
+      return;
+    }
+    this.trailerBytes += line.length;
+    if (this.trailerBytes > MAX_TRAILER) throw malformedChunk("trailer too long");
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw malformedTrailer();
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === "x-amz-trailer-signature") this.trailerSignature = value;
+    else this.trailerValues.set(name, value);
+  }
+
+  private verifyTrailer(): void {
+    for (const name of this.chunked.trailers) {
+      if (!this.trailerValues.has(name)) throw malformedTrailer();
+    }
+    const signing = this.chunked.signing;
+    if (!this.chunked.trailerSigned || signing === undefined) return;
+    if (this.trailerSignature === undefined) throw malformedTrailer();
+    const canonical = [...this.trailerValues.keys()]
+      .sort()
+      .map((name) => `${name}:${this.trailerValues.get(name)}\n`)
+      .join("");
+    const trailerHash = createHash("sha256").update(canonical).digest("hex");
+    const stringToSign = `AWS4-HMAC-SHA256-TRAILER\n${signing.amzDate}\n${signing.scope}\n${this.previousSignature}\n${trailerHash}`;
+    if (!signaturesEqual(hmacHex(signing.signingKey, stringToSign), this.trailerSignature)) throw chunkSignatureMismatch();
+  }
+}
+
+function chunkSignatureMismatch(): S3Error {
+  return new S3Error(
+    "SignatureDoesNotMatch",
+    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+  );
+}
+
+// Not in AWS's common table but what S3 answers for a bad or missing trailer (status 400).
+function malformedTrailer(): S3Error {
+  return new S3Error("MalformedTrailerError", "The request contained trailing data that was not well-formed or did not conform to our published schema.");
+}
