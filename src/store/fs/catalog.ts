@@ -1,0 +1,496 @@
+// The SQLite index of the embedded store: buckets, objects (with the blob ids
+// holding their bytes), blob reference counts, multipart uploads and parts, and
+// tombstones. Every change is one short synchronous transaction; methods that
+// drop blob references return the ids no longer referenced, for the caller to delete.
+import Database from "better-sqlite3";
+import { join } from "node:path";
+import { errors, S3Error } from "../../s3/errors.js";
+import type { BucketInfo, ChecksumAlgorithm, ListUploadsOptions, ObjectInfo, PartInfo, UploadInfo } from "../types.js";
+import type { BlobRef } from "./blobs.js";
+import { keyRange, type KeyRange } from "./key-order.js";
+
+const SCHEMA_VERSION = 1;
+
+// TEXT keys compare with BINARY collation, i.e. in UTF-8 byte order: the order S3 lists in.
+const SCHEMA = `
+CREATE TABLE buckets (
+  name TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  region TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE objects (
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  headers TEXT NOT NULL,
+  user_metadata TEXT NOT NULL,
+  checksum TEXT,
+  part_sizes TEXT,
+  remote TEXT,
+  blobs TEXT NOT NULL,
+  PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE blob_refs (
+  id TEXT PRIMARY KEY,
+  refs INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE uploads (
+  id TEXT PRIMARY KEY,
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  initiated INTEGER NOT NULL,
+  headers TEXT NOT NULL,
+  user_metadata TEXT NOT NULL,
+  checksum_algorithm TEXT
+);
+CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated, id);
+CREATE TABLE parts (
+  upload_id TEXT NOT NULL,
+  part_number INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified INTEGER NOT NULL,
+  checksum TEXT,
+  blob TEXT,
+  PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+CREATE TABLE tombstones (
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+`;
+
+interface BucketRow {
+  name: string;
+  created_at: number;
+  region: string;
+}
+
+interface ObjectRow {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string;
+  last_modified: number;
+  origin: string;
+  headers: string;
+  user_metadata: string;
+  checksum: string | null;
+  part_sizes: string | null;
+  remote: string | null;
+}
+
+interface StoredRow extends ObjectRow {
+  blobs: string;
+}
+
+interface UploadRow {
+  id: string;
+  bucket: string;
+  key: string;
+  initiated: number;
+  headers: string;
+  user_metadata: string;
+  checksum_algorithm: string | null;
+}
+
+interface PartRow {
+  part_number: number;
+  size: number;
+  etag: string;
+  last_modified: number;
+  checksum: string | null;
+  blob: string | null;
+}
+
+/** An object as stored: its description and the blobs holding its bytes, in order. */
+export interface StoredObject {
+  info: ObjectInfo;
+  blobs: BlobRef[];
+}
+
+/** Builds the completed object from its upload, total size and the chosen parts' sizes. */
+export type DescribeCompleted = (upload: UploadInfo, size: number, partSizes: number[]) => ObjectInfo;
+
+// HEAD and LIST skip the blob list: it can be long (one entry per part) and they do not need it.
+const INFO_COLUMNS = "bucket, key, size, etag, last_modified, origin, headers, user_metadata, checksum, part_sizes, remote";
+const OBJECT_COLUMNS = `${INFO_COLUMNS}, blobs`;
+
+export class Catalog {
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /**
+   * Opens (creating if needed) `<dataDir>/catalog.db`. The connection keeps an
+   * exclusive lock on the database for its whole life (locking_mode=EXCLUSIVE,
+   * taken by the first write below), and SQLite's locks die with the process: this
+   * is the data dir's lock against a second s3-overlay process, with no stale lock
+   * file to clean up after a crash.
+   */
+  static open(dataDir: string): Catalog {
+    const db = new Database(join(dataDir, "catalog.db"), { timeout: 0 });
+    try {
+      db.pragma("locking_mode = EXCLUSIVE");
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.transaction(() => {
+        const version = db.pragma("user_version", { simple: true }) as number;
+        if (version === 0) db.exec(SCHEMA);
+        else if (version !== SCHEMA_VERSION) throw new Error(`data dir ${dataDir} has catalog version ${version}; this s3-overlay knows ${SCHEMA_VERSION}`);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    } catch (error) {
+      db.close();
+      if ((error as { code?: string }).code === "SQLITE_BUSY") throw new Error(`data dir ${dataDir} is in use by another s3-overlay process`);
+      throw error;
+    }
+    return new Catalog(db);
+  }
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // Statements are prepared once and reused; dynamic ones (ranges) are keyed by their SQL.
+  private sql<Row = unknown>(source: string): Database.Statement<unknown[], Row> {
+    let statement = this.statements.get(source);
+    if (statement === undefined) {
+      statement = this.db.prepare(source);
+      this.statements.set(source, statement);
+    }
+    return statement as Database.Statement<unknown[], Row>;
+  }
+
+  // ---- buckets
+
+  listBuckets(): BucketInfo[] {
+    return this.sql<BucketRow>("SELECT * FROM buckets ORDER BY name").all().map(toBucketInfo);
+  }
+
+  getBucket(name: string): BucketInfo | undefined {
+    const row = this.sql<BucketRow>("SELECT * FROM buckets WHERE name = ?").get(name);
+    return row && toBucketInfo(row);
+  }
+
+  createBucket(name: string, region: string, createdAt: Date): boolean {
+    return this.sql("INSERT OR IGNORE INTO buckets (name, created_at, region) VALUES (?, ?, ?)").run(name, createdAt.getTime(), region).changes > 0;
+  }
+
+  deleteBucket(name: string): void {
+    return this.inTransaction(() => {
+      this.requireBucket(name);
+      const holdsObjects = this.sql("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1").get(name) !== undefined;
+      const holdsUploads = this.sql("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1").get(name) !== undefined;
+      if (holdsObjects || holdsUploads) {
+        throw new S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", { BucketName: name });
+      }
+      this.sql("DELETE FROM tombstones WHERE bucket = ?").run(name);
+      this.sql("DELETE FROM buckets WHERE name = ?").run(name);
+    });
+  }
+
+  private requireBucket(name: string): void {
+    if (this.sql("SELECT 1 FROM buckets WHERE name = ?").get(name) === undefined) throw errors.noSuchBucket(name);
+  }
+
+  // ---- objects
+
+  headObject(bucket: string, key: string): ObjectInfo | undefined {
+    const row = this.sql<ObjectRow>(`SELECT ${INFO_COLUMNS} FROM objects WHERE bucket = ? AND key = ?`).get(bucket, key);
+    return row && toObjectInfo(row);
+  }
+
+  private getObject(bucket: string, key: string): StoredObject | undefined {
+    const row = this.sql<StoredRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?`).get(bucket, key);
+    return row && { info: toObjectInfo(row), blobs: JSON.parse(row.blobs) as BlobRef[] };
+  }
+
+  /**
+   * The stored object if it is still the version `info` describes. A version is
+   * identified by ETag, size and Last-Modified (ms): a replacement that matches all
+   * three has the same content (the ETag is the content's MD5 or the remote's identity).
+   */
+  getVersion(info: ObjectInfo): StoredObject | undefined {
+    const stored = this.getObject(info.bucket, info.key);
+    const same = stored !== undefined && stored.info.etag === info.etag && stored.info.size === info.size && stored.info.lastModified.getTime() === info.lastModified.getTime();
+    return same ? stored : undefined;
+  }
+
+  /** Inserts or replaces the object with bytes `blobs` (their references are added); returns the dead blob ids. */
+  putObject(info: ObjectInfo, blobs: BlobRef[]): string[] {
+    return this.inTransaction(() => {
+      this.requireBucket(info.bucket);
+      for (const { id } of blobs) {
+        this.sql("INSERT INTO blob_refs (id, refs) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET refs = refs + 1").run(id);
+      }
+      const previous = this.sql<{ blobs: string }>("SELECT blobs FROM objects WHERE bucket = ? AND key = ?").get(info.bucket, info.key);
+      this.sql(`INSERT OR REPLACE INTO objects (${OBJECT_COLUMNS}) VALUES (${OBJECT_COLUMNS.replace(/\w+/g, "?")})`).run(
+        info.bucket,
+        info.key,
+        info.size,
+        info.etag,
+        info.lastModified.getTime(),
+        info.origin,
+        JSON.stringify(info.headers),
+        JSON.stringify(info.userMetadata),
+        optionalJson(info.checksum),
+        optionalJson(info.partSizes),
+        optionalJson(info.remote),
+        JSON.stringify(blobs),
+      );
+      // A client write brings a locally deleted key back; a mirror fill must not.
+      if (info.origin === "local") this.sql("DELETE FROM tombstones WHERE bucket = ? AND key = ?").run(info.bucket, info.key);
+      return previous ? this.dropRefs(blobIds(previous.blobs)) : [];
+    });
+  }
+
+  /** `target` shares the blobs of the current version of `source` (NoSuchKey if it changed); returns the dead blob ids. */
+  copyObject(source: ObjectInfo, target: ObjectInfo): string[] {
+    return this.inTransaction(() => {
+      const stored = this.getVersion(source);
+      if (stored === undefined) throw errors.noSuchKey(source.key);
+      return this.putObject(target, stored.blobs);
+    });
+  }
+
+  deleteObject(bucket: string, key: string): { deleted: boolean; dead: string[] } {
+    return this.inTransaction(() => {
+      const row = this.sql<{ blobs: string }>("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING blobs").get(bucket, key);
+      if (row === undefined) return { deleted: false, dead: [] };
+      return { deleted: true, dead: this.dropRefs(blobIds(row.blobs)) };
+    });
+  }
+
+  listObjects(bucket: string, prefix: string | undefined, startAfter: string | undefined, limit: number): ObjectInfo[] {
+    return this.listRange<ObjectRow>("objects", INFO_COLUMNS, bucket, keyRange(prefix, startAfter), limit).map(toObjectInfo);
+  }
+
+  // The range is a plain `key >= lower AND key < upper` on the (bucket, key) primary key, so SQLite seeks instead of scanning.
+  private listRange<Row>(table: string, columns: string, bucket: string, range: KeyRange, limit: number): Row[] {
+    const lower = range.lowerInclusive ? ">=" : ">";
+    const upper = range.upper === undefined ? "" : " AND key < ?";
+    const statement = this.sql<Row>(`SELECT ${columns} FROM ${table} WHERE bucket = ? AND key ${lower} ?${upper} ORDER BY key LIMIT ?`);
+    const bounds = range.upper === undefined ? [range.lower] : [range.lower, range.upper];
+    return statement.all(bucket, ...bounds, limit);
+  }
+
+  /** Drops one reference per entry; returns the ids that reached zero (their rows are gone). */
+  private dropRefs(ids: string[]): string[] {
+    const dead: string[] = [];
+    for (const id of ids) {
+      const row = this.sql<{ refs: number }>("UPDATE blob_refs SET refs = refs - 1 WHERE id = ? RETURNING refs").get(id);
+      if (row !== undefined && row.refs <= 0) {
+        this.sql("DELETE FROM blob_refs WHERE id = ?").run(id);
+        dead.push(id);
+      }
+    }
+    return dead;
+  }
+
+  /** Ids of referenced blobs whose id starts with `shard` (two hex digits), for crash recovery. */
+  referencedBlobs(shard: string): Set<string> {
+    // Ids are lowercase hex, so every id starting with `shard` sorts below `shard + "g"`.
+    const rows = this.sql<{ id: string }>("SELECT id FROM blob_refs WHERE id >= ? AND id < ?").all(shard, `${shard}g`);
+    return new Set(rows.map((row) => row.id));
+  }
+
+  // ---- multipart uploads
+
+  createUpload(upload: UploadInfo): void {
+    return this.inTransaction(() => {
+      this.requireBucket(upload.bucket);
+      this.sql("INSERT INTO uploads (id, bucket, key, initiated, headers, user_metadata, checksum_algorithm) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
+        upload.uploadId,
+        upload.bucket,
+        upload.key,
+        upload.initiated.getTime(),
+        JSON.stringify(upload.headers),
+        JSON.stringify(upload.userMetadata),
+        upload.checksumAlgorithm ?? null,
+      );
+    });
+  }
+
+  getUpload(uploadId: string): UploadInfo | undefined {
+    const row = this.sql<UploadRow>("SELECT * FROM uploads WHERE id = ?").get(uploadId);
+    return row && toUploadInfo(row);
+  }
+
+  private requireUpload(uploadId: string): UploadInfo {
+    const upload = this.getUpload(uploadId);
+    if (upload === undefined) throw errors.noSuchUpload(uploadId);
+    return upload;
+  }
+
+  /** Inserts or replaces a part; `blob` is undefined for an empty part. Returns the dead blob ids. */
+  putPart(uploadId: string, part: PartInfo, blob: BlobRef | undefined): string[] {
+    return this.inTransaction(() => {
+      this.requireUpload(uploadId);
+      if (blob !== undefined) this.sql("INSERT INTO blob_refs (id, refs) VALUES (?, 1)").run(blob.id);
+      const previous = this.sql<{ blob: string | null }>("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?").get(uploadId, part.partNumber);
+      this.sql("INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, last_modified, checksum, blob) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
+        uploadId,
+        part.partNumber,
+        part.size,
+        part.etag,
+        part.lastModified.getTime(),
+        optionalJson(part.checksum),
+        blob?.id ?? null,
+      );
+      return previous?.blob ? this.dropRefs([previous.blob]) : [];
+    });
+  }
+
+  listParts(uploadId: string): PartInfo[] {
+    this.requireUpload(uploadId);
+    return this.partRows(uploadId).map(toPartInfo);
+  }
+
+  private partRows(uploadId: string): PartRow[] {
+    return this.sql<PartRow>("SELECT part_number, size, etag, last_modified, checksum, blob FROM parts WHERE upload_id = ? ORDER BY part_number").all(uploadId);
+  }
+
+  /** Sorted by key, initiation time and id; after (keyMarker, uploadIdMarker) as S3's ListMultipartUploads defines. */
+  listUploads(bucket: string, options: ListUploadsOptions): UploadInfo[] {
+    const range = keyRange(options.prefix);
+    const conditions = ["bucket = ?", "key >= ?"];
+    const params: unknown[] = [bucket, range.lower];
+    if (range.upper !== undefined) {
+      conditions.push("key < ?");
+      params.push(range.upper);
+    }
+    if (options.keyMarker !== undefined) {
+      const marker = options.uploadIdMarker === undefined ? undefined : this.getUpload(options.uploadIdMarker);
+      if (marker !== undefined && marker.key === options.keyMarker) {
+        conditions.push("(key, initiated, id) > (?, ?, ?)");
+        params.push(marker.key, marker.initiated.getTime(), marker.uploadId);
+      } else {
+        conditions.push("key > ?");
+        params.push(options.keyMarker);
+      }
+    }
+    const statement = this.sql<UploadRow>(`SELECT * FROM uploads WHERE ${conditions.join(" AND ")} ORDER BY key, initiated, id LIMIT ?`);
+    return statement.all(...params, options.limit).map(toUploadInfo);
+  }
+
+  /**
+   * The object takes over the chosen parts' blobs (in the given order) and every
+   * part and the upload are removed, all in one transaction: no data is copied.
+   * Returns the object and the dead blob ids (unchosen parts, the replaced version).
+   */
+  completeUpload(uploadId: string, partNumbers: number[], describe: DescribeCompleted): { info: ObjectInfo; dead: string[] } {
+    return this.inTransaction(() => {
+      const upload = this.requireUpload(uploadId);
+      const parts = new Map(this.partRows(uploadId).map((row) => [row.part_number, row]));
+      const chosen = partNumbers.map((partNumber) => {
+        const part = parts.get(partNumber);
+        if (part === undefined) {
+          throw new S3Error("InvalidPart", "One or more of the specified parts could not be found. The part might not have been uploaded.", { UploadId: uploadId, PartNumber: String(partNumber) });
+        }
+        return part;
+      });
+      const blobs = chosen.flatMap((part) => (part.blob === null ? [] : [{ id: part.blob, size: part.size }]));
+      const partSizes = chosen.map((part) => part.size);
+      const info = describe(upload, partSizes.reduce((sum, size) => sum + size, 0), partSizes);
+      // The object adds its references before the parts drop theirs, so chosen blobs stay alive.
+      const dead = this.putObject(info, blobs);
+      dead.push(...this.removeUpload(uploadId, [...parts.values()]));
+      return { info, dead };
+    });
+  }
+
+  abortUpload(uploadId: string): string[] {
+    return this.inTransaction(() => {
+      this.requireUpload(uploadId);
+      return this.removeUpload(uploadId, this.partRows(uploadId));
+    });
+  }
+
+  private removeUpload(uploadId: string, parts: PartRow[]): string[] {
+    this.sql("DELETE FROM parts WHERE upload_id = ?").run(uploadId);
+    this.sql("DELETE FROM uploads WHERE id = ?").run(uploadId);
+    return this.dropRefs(parts.flatMap((part) => (part.blob === null ? [] : [part.blob])));
+  }
+
+  // ---- tombstones
+
+  putTombstone(bucket: string, key: string): void {
+    return this.inTransaction(() => {
+      this.requireBucket(bucket);
+      this.sql("INSERT OR IGNORE INTO tombstones (bucket, key) VALUES (?, ?)").run(bucket, key);
+    });
+  }
+
+  hasTombstone(bucket: string, key: string): boolean {
+    return this.sql("SELECT 1 FROM tombstones WHERE bucket = ? AND key = ?").get(bucket, key) !== undefined;
+  }
+
+  listTombstones(bucket: string, prefix: string | undefined, startAfter: string | undefined, limit: number): string[] {
+    return this.listRange<{ key: string }>("tombstones", "key", bucket, keyRange(prefix, startAfter), limit).map((row) => row.key);
+  }
+
+  // Nested calls (completeUpload -> putObject) become savepoints of the outer transaction.
+  private inTransaction<Result>(fn: () => Result): Result {
+    return this.db.transaction(fn)();
+  }
+}
+
+function blobIds(blobsJson: string): string[] {
+  return (JSON.parse(blobsJson) as BlobRef[]).map((blob) => blob.id);
+}
+
+function optionalJson(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+function toBucketInfo(row: BucketRow): BucketInfo {
+  return { name: row.name, createdAt: new Date(row.created_at), region: row.region };
+}
+
+function toObjectInfo(row: ObjectRow): ObjectInfo {
+  const info: ObjectInfo = {
+    bucket: row.bucket,
+    key: row.key,
+    size: row.size,
+    etag: row.etag,
+    lastModified: new Date(row.last_modified),
+    headers: JSON.parse(row.headers),
+    userMetadata: JSON.parse(row.user_metadata),
+    origin: row.origin as ObjectInfo["origin"],
+  };
+  if (row.checksum !== null) info.checksum = JSON.parse(row.checksum);
+  if (row.part_sizes !== null) info.partSizes = JSON.parse(row.part_sizes);
+  if (row.remote !== null) {
+    // Dates were stored by JSON.stringify as ISO strings (millisecond precision).
+    const remote = JSON.parse(row.remote);
+    info.remote = { etag: remote.etag, size: remote.size, lastModified: new Date(remote.lastModified), fetchedAt: new Date(remote.fetchedAt) };
+  }
+  return info;
+}
+
+function toUploadInfo(row: UploadRow): UploadInfo {
+  const upload: UploadInfo = {
+    uploadId: row.id,
+    bucket: row.bucket,
+    key: row.key,
+    initiated: new Date(row.initiated),
+    headers: JSON.parse(row.headers),
+    userMetadata: JSON.parse(row.user_metadata),
+  };
+  if (row.checksum_algorithm !== null) upload.checksumAlgorithm = row.checksum_algorithm as ChecksumAlgorithm;
+  return upload;
+}
+
+function toPartInfo(row: PartRow): PartInfo {
+  const part: PartInfo = { partNumber: row.part_number, size: row.size, etag: row.etag, lastModified: new Date(row.last_modified) };
+  if (row.checksum !== null) part.checksum = JSON.parse(row.checksum);
+  return part;
+}

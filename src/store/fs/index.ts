@@ -1,0 +1,297 @@
+// The embedded store: object bytes in immutable files (blobs.ts), everything else
+// in SQLite (catalog.ts). A write stages its bytes in tmp/, renames them into
+// blobs/ and then commits one catalog transaction, so a half-written object is
+// never visible; files the catalog stops referencing are deleted afterwards.
+import { randomBytes } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { errors } from "../../s3/errors.js";
+import type {
+  BucketInfo,
+  ByteRange,
+  Checksum,
+  ListOptions,
+  ListUploadsOptions,
+  NewObject,
+  ObjectInfo,
+  PartInfo,
+  StagedData,
+  Store,
+  UploadInfo,
+} from "../types.js";
+import { BlobFiles, type BlobRef } from "./blobs.js";
+import { Catalog } from "./catalog.js";
+import { isWellFormedKey } from "./key-order.js";
+
+/**
+ * Opens the store in `dataDir` (created if missing), holding it exclusively for
+ * this process (see Catalog.open), and removes what a crash left behind.
+ */
+export async function openFsStore(dataDir: string): Promise<FsStore> {
+  await mkdir(dataDir, { recursive: true });
+  const catalog = Catalog.open(dataDir);
+  const files = new BlobFiles(dataDir);
+  try {
+    await files.recover((shard) => catalog.referencedBlobs(shard));
+  } catch (error) {
+    catalog.close();
+    throw error;
+  }
+  return new FsStore(catalog, files);
+}
+
+/** Bytes in tmp/ of one store; used at most once (commit or putPart), after which discard() does nothing. */
+class FsStagedData implements StagedData {
+  private state: "staged" | "used" | "discarded" = "staged";
+
+  constructor(
+    readonly files: BlobFiles,
+    readonly id: string,
+    readonly size: number,
+  ) {}
+
+  get usable(): boolean {
+    return this.state === "staged";
+  }
+
+  markUsed(): void {
+    this.state = "used";
+  }
+
+  async discard(): Promise<void> {
+    if (this.state !== "staged") return;
+    this.state = "discarded";
+    await this.files.removeStaged(this.id);
+  }
+}
+
+export class FsStore implements Store {
+  private openCatalog: Catalog | undefined;
+
+  constructor(
+    catalog: Catalog,
+    private readonly files: BlobFiles,
+  ) {
+    this.openCatalog = catalog;
+  }
+
+  private get catalog(): Catalog {
+    if (this.openCatalog === undefined) throw new Error("the store is closed");
+    return this.openCatalog;
+  }
+
+  async close(): Promise<void> {
+    this.openCatalog?.close();
+    this.openCatalog = undefined;
+  }
+
+  // ---- buckets
+
+  async listBuckets(): Promise<BucketInfo[]> {
+    return this.catalog.listBuckets();
+  }
+
+  async getBucket(name: string): Promise<BucketInfo | undefined> {
+    return this.catalog.getBucket(name);
+  }
+
+  async createBucket(name: string, region: string): Promise<boolean> {
+    return this.catalog.createBucket(name, region, new Date());
+  }
+
+  async deleteBucket(name: string): Promise<void> {
+    this.catalog.deleteBucket(name);
+  }
+
+  // ---- objects
+
+  async headObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    return this.catalog.headObject(bucket, key);
+  }
+
+  readObject(info: ObjectInfo, range?: ByteRange): Readable {
+    const stored = this.catalog.getVersion(info);
+    if (stored === undefined) return failingStream(errors.noSuchKey(info.key));
+    const size = stored.info.size;
+    const wanted = range === undefined ? { start: 0, end: size - 1 } : { start: range.start, end: Math.min(range.end, size - 1) };
+    return this.files.read(stored.blobs, wanted, info.key);
+  }
+
+  async stage(body: Readable): Promise<StagedData> {
+    const { id, size } = await this.files.stage(body);
+    return new FsStagedData(this.files, id, size);
+  }
+
+  async adoptFile(path: string): Promise<StagedData> {
+    const { id, size } = await this.files.stageFile(path);
+    return new FsStagedData(this.files, id, size);
+  }
+
+  async commitObject(bucket: string, key: string, data: StagedData[], meta: NewObject): Promise<ObjectInfo> {
+    requireWellFormedKey(key);
+    const staged = this.takeStaged(data);
+    const blobs = await this.publish(staged);
+    const size = staged.reduce((sum, part) => sum + part.size, 0);
+    const info = describeObject(bucket, key, size, meta);
+    this.commitCatalog(blobs, () => this.catalog.putObject(info, blobs));
+    return info;
+  }
+
+  async copyObject(source: ObjectInfo, bucket: string, key: string, meta: NewObject): Promise<ObjectInfo> {
+    requireWellFormedKey(key);
+    const info = describeObject(bucket, key, source.size, meta);
+    this.files.remove(this.catalog.copyObject(source, info));
+    return info;
+  }
+
+  async deleteObject(bucket: string, key: string): Promise<boolean> {
+    const { deleted, dead } = this.catalog.deleteObject(bucket, key);
+    this.files.remove(dead);
+    return deleted;
+  }
+
+  async listObjects(bucket: string, options: ListOptions): Promise<ObjectInfo[]> {
+    return this.catalog.listObjects(bucket, options.prefix, options.startAfter, options.limit);
+  }
+
+  // ---- multipart uploads
+
+  async createUpload(bucket: string, key: string, meta: Omit<UploadInfo, "uploadId" | "bucket" | "key" | "initiated">): Promise<UploadInfo> {
+    requireWellFormedKey(key);
+    const upload: UploadInfo = {
+      uploadId: randomBytes(24).toString("base64url"),
+      bucket,
+      key,
+      initiated: new Date(),
+      headers: { ...meta.headers },
+      userMetadata: { ...meta.userMetadata },
+    };
+    if (meta.checksumAlgorithm !== undefined) upload.checksumAlgorithm = meta.checksumAlgorithm;
+    this.catalog.createUpload(upload);
+    return upload;
+  }
+
+  async getUpload(bucket: string, uploadId: string): Promise<UploadInfo | undefined> {
+    const upload = this.catalog.getUpload(uploadId);
+    return upload?.bucket === bucket ? upload : undefined;
+  }
+
+  async putPart(uploadId: string, partNumber: number, data: StagedData, meta: { etag: string; checksum?: Checksum }): Promise<PartInfo> {
+    const staged = this.takeStaged([data]);
+    const blobs = await this.publish(staged);
+    const part: PartInfo = { partNumber, size: data.size, etag: meta.etag, lastModified: new Date() };
+    if (meta.checksum !== undefined) part.checksum = { ...meta.checksum };
+    this.commitCatalog(blobs, () => this.catalog.putPart(uploadId, part, blobs[0]));
+    return part;
+  }
+
+  async listParts(uploadId: string): Promise<PartInfo[]> {
+    return this.catalog.listParts(uploadId);
+  }
+
+  async listUploads(bucket: string, options: ListUploadsOptions): Promise<UploadInfo[]> {
+    return this.catalog.listUploads(bucket, options);
+  }
+
+  async completeUpload(uploadId: string, partNumbers: number[], meta: NewObject): Promise<ObjectInfo> {
+    const { info, dead } = this.catalog.completeUpload(uploadId, partNumbers, (upload, size, partSizes) =>
+      describeObject(upload.bucket, upload.key, size, { ...meta, partSizes: meta.partSizes ?? partSizes }),
+    );
+    this.files.remove(dead);
+    return info;
+  }
+
+  async abortUpload(uploadId: string): Promise<void> {
+    this.files.remove(this.catalog.abortUpload(uploadId));
+  }
+
+  // ---- tombstones
+
+  async putTombstone(bucket: string, key: string): Promise<void> {
+    requireWellFormedKey(key);
+    this.catalog.putTombstone(bucket, key);
+  }
+
+  async hasTombstone(bucket: string, key: string): Promise<boolean> {
+    return this.catalog.hasTombstone(bucket, key);
+  }
+
+  async listTombstones(bucket: string, options: ListOptions): Promise<string[]> {
+    return this.catalog.listTombstones(bucket, options.prefix, options.startAfter, options.limit);
+  }
+
+  // ---- helpers
+
+  /** Claims staged data of this store; all are checked before any is claimed. */
+  private takeStaged(data: StagedData[]): FsStagedData[] {
+    for (const part of data) {
+      if (!(part instanceof FsStagedData) || part.files !== this.files) throw new Error("staged data belongs to another store");
+      if (!part.usable) throw new Error("staged data was already committed or discarded");
+    }
+    const staged = data as FsStagedData[];
+    for (const part of staged) part.markUsed();
+    return staged;
+  }
+
+  /** Moves staged files into blobs/; empty ones need no blob. On failure nothing is left behind. */
+  private async publish(staged: FsStagedData[]): Promise<BlobRef[]> {
+    const blobs: BlobRef[] = [];
+    try {
+      for (const { id, size } of staged) {
+        if (size === 0) {
+          await this.files.removeStaged(id);
+        } else {
+          await this.files.publish(id);
+          blobs.push({ id, size });
+        }
+      }
+    } catch (error) {
+      this.files.remove(blobs.map((blob) => blob.id));
+      await Promise.all(staged.map((part) => this.files.removeStaged(part.id)));
+      throw error;
+    }
+    return blobs;
+  }
+
+  /** Runs a catalog change that references the new `blobs`; deletes the blobs it made dead, or the new ones if it failed. */
+  private commitCatalog(blobs: BlobRef[], change: () => string[]): void {
+    let dead: string[];
+    try {
+      dead = change();
+    } catch (error) {
+      this.files.remove(blobs.map((blob) => blob.id));
+      throw error;
+    }
+    this.files.remove(dead);
+  }
+}
+
+function requireWellFormedKey(key: string): void {
+  if (!isWellFormedKey(key)) throw errors.invalidArgument("Object key is not valid UTF-8", "key", key);
+}
+
+function describeObject(bucket: string, key: string, size: number, meta: NewObject): ObjectInfo {
+  const info: ObjectInfo = {
+    bucket,
+    key,
+    size,
+    etag: meta.etag,
+    lastModified: meta.lastModified ?? new Date(),
+    headers: { ...meta.headers },
+    userMetadata: { ...meta.userMetadata },
+    origin: meta.origin,
+  };
+  if (meta.checksum !== undefined) info.checksum = { ...meta.checksum };
+  if (meta.partSizes !== undefined) info.partSizes = [...meta.partSizes];
+  if (meta.remote !== undefined) info.remote = { ...meta.remote };
+  return info;
+}
+
+/** A stream that fails with `error` when first read (not before: nobody may be listening yet). */
+function failingStream(error: Error): Readable {
+  return new Readable({
+    read() {
+      this.destroy(error);
+    },
+  });
+}

@@ -1,0 +1,174 @@
+// The Store interface: what the engine needs from a local tier. Drivers
+// (fs/ embedded, s3/ for MinIO or Ceph RGW) implement it; none imports the engine.
+import type { Readable } from "node:stream";
+
+export type ChecksumAlgorithm = "CRC32" | "CRC32C" | "CRC64NVME" | "SHA1" | "SHA256";
+
+export interface Checksum {
+  algorithm: ChecksumAlgorithm;
+  /** base64 of the digest; for a COMPOSITE multipart checksum it ends in "-N" */
+  value: string;
+  type: "FULL_OBJECT" | "COMPOSITE";
+}
+
+/** The standard content headers S3 stores with an object and returns on GET/HEAD. */
+export interface ContentHeaders {
+  contentType?: string;
+  contentEncoding?: string;
+  contentDisposition?: string;
+  contentLanguage?: string;
+  cacheControl?: string;
+  expires?: string;
+}
+
+/** Who put the object here: a client (`local`, never evicted) or a remote mirror fill (`remote`). */
+export type Origin = "local" | "remote";
+
+/** Identity of the remote object a mirrored object was copied from. */
+export interface RemoteIdentity {
+  etag: string;
+  lastModified: Date;
+  size: number;
+  /** when the bytes were fetched (for revalidation) */
+  fetchedAt: Date;
+}
+
+export interface ObjectInfo {
+  bucket: string;
+  key: string;
+  size: number;
+  /** without quotes: 32 hex chars, or "<hex>-<parts>" for multipart objects */
+  etag: string;
+  lastModified: Date;
+  headers: ContentHeaders;
+  /** x-amz-meta-* with the prefix removed, names lower-cased */
+  userMetadata: Record<string, string>;
+  checksum?: Checksum;
+  /** sizes of the parts, in order, for objects completed from a multipart upload */
+  partSizes?: number[];
+  origin: Origin;
+  remote?: RemoteIdentity;
+}
+
+/** What the caller decides about a new object; size comes from the staged data. */
+export interface NewObject {
+  etag: string;
+  headers: ContentHeaders;
+  userMetadata: Record<string, string>;
+  checksum?: Checksum;
+  partSizes?: number[];
+  origin: Origin;
+  remote?: RemoteIdentity;
+  /** defaults to now; mirrored objects keep the remote's Last-Modified */
+  lastModified?: Date;
+}
+
+/**
+ * Bytes written to a temporary place, not visible to anyone yet. Becomes an
+ * object or a part through commitObject/putPart, or is thrown away with discard().
+ * A StagedData can be committed at most once.
+ */
+export interface StagedData {
+  readonly size: number;
+  discard(): Promise<void>;
+}
+
+export interface BucketInfo {
+  name: string;
+  createdAt: Date;
+  region: string;
+}
+
+export interface ListOptions {
+  prefix?: string;
+  /** only keys strictly greater than this (UTF-8 byte order) */
+  startAfter?: string;
+  limit: number;
+}
+
+export interface UploadInfo {
+  uploadId: string;
+  bucket: string;
+  key: string;
+  initiated: Date;
+  headers: ContentHeaders;
+  userMetadata: Record<string, string>;
+  checksumAlgorithm?: ChecksumAlgorithm;
+}
+
+export interface PartInfo {
+  partNumber: number;
+  size: number;
+  /** without quotes */
+  etag: string;
+  lastModified: Date;
+  checksum?: Checksum;
+}
+
+export interface ListUploadsOptions {
+  prefix?: string;
+  keyMarker?: string;
+  uploadIdMarker?: string;
+  limit: number;
+}
+
+/** An inclusive byte range inside an object. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface Store {
+  listBuckets(): Promise<BucketInfo[]>;
+  getBucket(name: string): Promise<BucketInfo | undefined>;
+  /** false when it already existed */
+  createBucket(name: string, region: string): Promise<boolean>;
+  /** throws S3Error NoSuchBucket / BucketNotEmpty (objects or uploads in progress) */
+  deleteBucket(name: string): Promise<void>;
+
+  headObject(bucket: string, key: string): Promise<ObjectInfo | undefined>;
+  /**
+   * Streams exactly the version described by `info` (or the range of it). If that
+   * version was replaced or deleted before the stream opened, the stream errors
+   * with S3Error NoSuchKey; readers that already opened it keep reading it.
+   */
+  readObject(info: ObjectInfo, range?: ByteRange): Readable;
+  /** Streams `body` to a temporary place; rejects (leaving nothing behind) if `body` errors. */
+  stage(body: Readable): Promise<StagedData>;
+  /**
+   * Takes over a complete file (e.g. a miss-fill's spool file, on the same
+   * filesystem as the store when possible) as staged data; the file is moved, not copied.
+   */
+  adoptFile(path: string): Promise<StagedData>;
+  /** Makes the staged bytes (concatenated in order) visible as bucket/key, atomically replacing any previous version. */
+  commitObject(bucket: string, key: string, data: StagedData[], meta: NewObject): Promise<ObjectInfo>;
+  /** A new object sharing the bytes of `source` (no data copy where the driver can). */
+  copyObject(source: ObjectInfo, bucket: string, key: string, meta: NewObject): Promise<ObjectInfo>;
+  /** true if something was deleted */
+  deleteObject(bucket: string, key: string): Promise<boolean>;
+  /** keys sorted in UTF-8 byte order (the order S3 lists in) */
+  listObjects(bucket: string, options: ListOptions): Promise<ObjectInfo[]>;
+
+  createUpload(bucket: string, key: string, meta: Omit<UploadInfo, "uploadId" | "bucket" | "key" | "initiated">): Promise<UploadInfo>;
+  getUpload(bucket: string, uploadId: string): Promise<UploadInfo | undefined>;
+  /** replaces an earlier part with the same number */
+  putPart(uploadId: string, partNumber: number, data: StagedData, meta: { etag: string; checksum?: Checksum }): Promise<PartInfo>;
+  /** sorted by part number */
+  listParts(uploadId: string): Promise<PartInfo[]>;
+  /** sorted by key then initiation time; after (keyMarker, uploadIdMarker) */
+  listUploads(bucket: string, options: ListUploadsOptions): Promise<UploadInfo[]>;
+  /**
+   * The object becomes the chosen parts' bytes in the given order; the upload and
+   * all its parts (chosen or not) are gone afterwards. No data is copied where the driver can avoid it.
+   */
+  completeUpload(uploadId: string, partNumbers: number[], meta: NewObject): Promise<ObjectInfo>;
+  abortUpload(uploadId: string): Promise<void>;
+
+  /** Tombstones: keys deleted locally that the remote may still have. */
+  putTombstone(bucket: string, key: string): Promise<void>;
+  hasTombstone(bucket: string, key: string): Promise<boolean>;
+  /** sorted like listObjects */
+  listTombstones(bucket: string, options: ListOptions): Promise<string[]>;
+
+  close(): Promise<void>;
+}
