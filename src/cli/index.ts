@@ -1,0 +1,31 @@
+// The s3-overlay command line: one commander program, one module per command.
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../config.js";
+import { addServeCommand } from "./serve.js";
+import { version } from "./version.js";
+
+/** Exit codes: 0 ok, 1 the command failed, 2 bad usage or configuration. */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name("s3-overlay")
+    .description("A local S3 endpoint that overlays a local store on a remote bucket: reads fill lazily from the remote, writes stay local.")
+    .version(version(), "-V, --version")
+    .showHelpAfterError()
+    .exitOverride();
+  addServeCommand(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`s3-overlay: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`s3-overlay: ${(error as Error).message ?? String(error)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,62 @@
+// `s3-overlay serve`: the S3 endpoint.
+import path from "node:path";
+import type { Command } from "commander";
+import { loadServeConfig, type Flags } from "../config.js";
+import { Engine } from "../engine/engine.js";
+import { openFsStore } from "../store/fs/index.js";
+import { createNodeHandler } from "../server/app.js";
+import { listenStrict, PortInUseError } from "../server/listen.js";
+import { log } from "../log.js";
+
+export function addServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("serve the S3 endpoint")
+    .option("--host <host>", "address to listen on (env S3_OVERLAY_HOST)", undefined)
+    .option("--port <port>", "port to listen on; 0 picks a free one (env S3_OVERLAY_PORT, default 8000)")
+    .option("--data-dir <dir>", "where the embedded store keeps its data (env S3_OVERLAY_DATA_DIR, default ./.s3-overlay)")
+    .option("--domain <domain>", "enable virtual-host style: Host bucket.<domain> (env S3_OVERLAY_DOMAIN)")
+    .option("--region <region>", "region clients sign for (env S3_OVERLAY_LOCAL_REGION, default us-east-1)")
+    .option("--access-key <key>", "access key clients use (env S3_OVERLAY_LOCAL_ACCESS_KEY, default minioadmin)")
+    .option("--request-timeout <duration>", "drop a client that sends nothing for this long (env S3_OVERLAY_REQUEST_TIMEOUT, default 5m)")
+    .option("--shutdown-grace <duration>", "how long SIGINT/SIGTERM waits for in-flight requests (env S3_OVERLAY_SHUTDOWN_GRACE, default 30s)")
+    .action(async (options: Flags) => serve(options));
+}
+
+async function serve(flags: Flags): Promise<void> {
+  const config = loadServeConfig(flags);
+  const store = await openFsStore(config.dataDir);
+  const engine = await Engine.create(store, { ...config, spoolDir: path.join(config.dataDir, "spool") });
+  let listening;
+  try {
+    listening = await listenStrict(createNodeHandler(engine, config), config.host, config.port);
+  } catch (error) {
+    await engine.close();
+    if (error instanceof PortInUseError) {
+      process.stderr.write(`s3-overlay: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+  listening.server.requestTimeout = 0; // long uploads are fine; idle clients are cut by timeout below
+  listening.server.headersTimeout = 60_000;
+  listening.server.timeout = config.requestTimeoutMs;
+  const mode = config.remote
+    ? `overlay on ${config.remote.endpoint ?? `AWS S3 ${config.remote.region}`}${config.cacheEnabled ? "" : " (pass-through, nothing cached)"}`
+    : "local only";
+  log.info(`s3-overlay listening on ${listening.url} (${mode}; data dir ${config.dataDir}; region ${config.region})`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: finishing in-flight requests (up to ${config.shutdownGraceMs} ms)`);
+    await listening.shutdown(config.shutdownGraceMs);
+    await engine.close();
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}

@@ -1,0 +1,205 @@
+// The one place that reads the environment: S3_OVERLAY_* variables and CLI
+// flags become one validated Config. Flags win over env, env over defaults.
+// A bad value is a ConfigError naming the flag or variable it came from.
+import path from "node:path";
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** The remote bucket side: read-only, never written. */
+export interface RemoteSettings {
+  /** undefined: AWS S3 for the region */
+  endpoint?: string;
+  region: string;
+  addressingStyle: "virtual" | "path";
+  /** undefined: the AWS default credential chain (env, profiles, SSO, instance roles) */
+  credentials?: Credentials & { sessionToken?: string };
+  /** local bucket -> remote bucket; unmapped buckets keep their name */
+  bucketMapping: Record<string, string>;
+}
+
+export interface OverlaySettings {
+  /** undefined: plain local S3 server */
+  remote?: RemoteSettings;
+  /** false: serve remote objects without keeping them (pass-through) */
+  cacheEnabled: boolean;
+  /** how long a remote 404 is remembered */
+  negativeTtlMs: number;
+  /** undefined: a cached object is a snapshot until evicted; else hits older than this are revalidated */
+  revalidateMs?: number;
+}
+
+export interface ServeConfig extends OverlaySettings {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** virtual-host style base domain: Host `bucket.<domain>` addresses `bucket` */
+  domain?: string;
+  /** what clients sign with */
+  credentials: Credentials;
+  region: string;
+  /** most time a client may take between two body chunks / header bytes */
+  requestTimeoutMs: number;
+  /** how long SIGINT/SIGTERM waits for in-flight requests */
+  shutdownGraceMs: number;
+}
+
+/** Values given on the command line (commander's camelCase option names). */
+export type Flags = Record<string, string | number | boolean | undefined>;
+export type Env = Record<string, string | undefined>;
+
+interface Source {
+  value: string;
+  /** "--port" or "S3_OVERLAY_PORT": named in error messages */
+  origin: string;
+}
+
+function pick(flags: Flags, env: Env, flag: string, envName: string, fallback?: string): Source | undefined {
+  const fromFlag = flags[camel(flag)];
+  if (fromFlag !== undefined && fromFlag !== false) return { value: String(fromFlag), origin: `--${flag}` };
+  const fromEnv = env[envName];
+  if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, origin: envName };
+  if (fallback !== undefined) return { value: fallback, origin: `default of --${flag}` };
+  return undefined;
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function invalid(source: Source, why: string): ConfigError {
+  const shown = source.value.length > 80 ? `${source.value.slice(0, 80)}…` : source.value;
+  return new ConfigError(`invalid ${source.origin} "${shown}": ${why}`);
+}
+
+export function parsePort(source: Source): number {
+  if (!/^\d+$/.test(source.value)) throw invalid(source, "must be an integer from 0 to 65535");
+  const port = Number(source.value);
+  if (port > 65535) throw invalid(source, "must be an integer from 0 to 65535");
+  return port;
+}
+
+/** "30s", "5m", "2h", "1d", "500ms" or plain seconds -> milliseconds */
+export function parseDuration(source: Source): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(source.value.trim());
+  if (!match) throw invalid(source, "must be a duration like 30s, 5m, 2h or 1d");
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? "s"]!;
+  return Math.round(Number(match[1]) * unit);
+}
+
+function parseHost(source: Source): string {
+  const host = source.value.trim();
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw invalid(source, "must be a host name or IP address");
+  return host.replace(/^\[(.*)\]$/, "$1");
+}
+
+function parseDomain(source: Source): string {
+  const domain = source.value.trim().toLowerCase().replace(/\.$/, "");
+  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(domain)) throw invalid(source, "must be a DNS domain like s3.local");
+  return domain;
+}
+
+function parseRegion(source: Source): string {
+  if (!/^[a-z0-9-]{1,64}$/.test(source.value)) throw invalid(source, "must be a region name like us-east-1");
+  return source.value;
+}
+
+function nonEmpty(source: Source): string {
+  if (source.value.length === 0) throw invalid(source, "must not be empty");
+  return source.value;
+}
+
+function parseBoolean(source: Source): boolean {
+  const value = source.value.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(value)) return true;
+  if (["0", "false", "no", "off"].includes(value)) return false;
+  throw invalid(source, "must be true or false");
+}
+
+function parseUrl(source: Source): string {
+  let url: URL;
+  try {
+    url = new URL(source.value);
+  } catch {
+    throw invalid(source, "must be a URL like https://s3.eu-central-1.amazonaws.com");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid(source, "must be an http:// or https:// URL");
+  if (url.search || url.hash || url.username) throw invalid(source, "must not have a query, fragment or credentials");
+  return url.href.replace(/\/$/, "");
+}
+
+/** "local1:remote1,local2:remote2" */
+function parseBucketMapping(source: Source): Record<string, string> {
+  const mapping: Record<string, string> = {};
+  for (const pair of source.value.split(",").map((part) => part.trim()).filter(Boolean)) {
+    const match = /^([a-z0-9][a-z0-9.-]{1,62}):([a-z0-9][a-z0-9._-]{1,254})$/.exec(pair);
+    if (!match) throw invalid(source, `"${pair}" is not local-bucket:remote-bucket`);
+    if (mapping[match[1]!] !== undefined) throw invalid(source, `bucket "${match[1]}" is mapped twice`);
+    mapping[match[1]!] = match[2]!;
+  }
+  return mapping;
+}
+
+function loadRemote(flags: Flags, env: Env): RemoteSettings | undefined {
+  const endpoint = pick(flags, env, "remote-endpoint", "S3_OVERLAY_REMOTE_ENDPOINT");
+  const region = pick(flags, env, "remote-region", "S3_OVERLAY_REMOTE_REGION");
+  const style = pick(flags, env, "remote-addressing-style", "S3_OVERLAY_REMOTE_ADDRESSING_STYLE");
+  const accessKey = pick(flags, env, "remote-access-key-id", "S3_OVERLAY_REMOTE_ACCESS_KEY_ID");
+  const secretKey = pick(flags, env, "remote-secret-access-key", "S3_OVERLAY_REMOTE_SECRET_ACCESS_KEY");
+  const sessionToken = pick(flags, env, "remote-session-token", "S3_OVERLAY_REMOTE_SESSION_TOKEN");
+  const mapping = pick(flags, env, "bucket-mapping", "S3_OVERLAY_BUCKET_MAPPING");
+  if (!endpoint && !region && !accessKey && !secretKey && !sessionToken && !mapping) return undefined;
+  if (Boolean(accessKey) !== Boolean(secretKey)) {
+    const given = (accessKey ?? secretKey)!;
+    throw new ConfigError(`${given.origin} is set but ${accessKey ? "S3_OVERLAY_REMOTE_SECRET_ACCESS_KEY" : "S3_OVERLAY_REMOTE_ACCESS_KEY_ID"} is not: set both, or neither to use the AWS default credential chain`);
+  }
+  let addressingStyle: "virtual" | "path" = "virtual";
+  if (style) {
+    const value = style.value.trim().toLowerCase();
+    if (value !== "virtual" && value !== "path") throw invalid(style, "must be virtual or path");
+    addressingStyle = value;
+  }
+  return {
+    endpoint: endpoint && parseUrl(endpoint),
+    region: region ? parseRegion(region) : "us-east-1",
+    addressingStyle,
+    credentials: accessKey && secretKey
+      ? { accessKeyId: accessKey.value, secretAccessKey: secretKey.value, sessionToken: sessionToken?.value }
+      : undefined,
+    bucketMapping: mapping ? parseBucketMapping(mapping) : {},
+  };
+}
+
+function parseRevalidate(source: Source): number | undefined {
+  return source.value.trim().toLowerCase() === "never" ? undefined : parseDuration(source);
+}
+
+export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConfig {
+  const domain = pick(flags, env, "domain", "S3_OVERLAY_DOMAIN");
+  return {
+    remote: loadRemote(flags, env),
+    cacheEnabled: parseBoolean(pick(flags, env, "cache-enabled", "S3_OVERLAY_CACHE_ENABLED", "true")!),
+    negativeTtlMs: parseDuration(pick(flags, env, "negative-ttl", "S3_OVERLAY_NEGATIVE_TTL", "30s")!),
+    revalidateMs: parseRevalidate(pick(flags, env, "revalidate", "S3_OVERLAY_REVALIDATE", "never")!),
+    host: parseHost(pick(flags, env, "host", "S3_OVERLAY_HOST", "127.0.0.1")!),
+    port: parsePort(pick(flags, env, "port", "S3_OVERLAY_PORT", "8000")!),
+    dataDir: path.resolve(nonEmpty(pick(flags, env, "data-dir", "S3_OVERLAY_DATA_DIR", "./.s3-overlay")!)),
+    domain: domain && parseDomain(domain),
+    credentials: {
+      accessKeyId: nonEmpty(pick(flags, env, "access-key", "S3_OVERLAY_LOCAL_ACCESS_KEY", "minioadmin")!),
+      secretAccessKey: nonEmpty(pick(flags, env, "secret-key", "S3_OVERLAY_LOCAL_SECRET_KEY", "minioadmin")!),
+    },
+    region: parseRegion(pick(flags, env, "region", "S3_OVERLAY_LOCAL_REGION", "us-east-1")!),
+    requestTimeoutMs: parseDuration(pick(flags, env, "request-timeout", "S3_OVERLAY_REQUEST_TIMEOUT", "5m")!),
+    shutdownGraceMs: parseDuration(pick(flags, env, "shutdown-grace", "S3_OVERLAY_SHUTDOWN_GRACE", "30s")!),
+  };
+}

@@ -1,0 +1,309 @@
+// The engine: S3 semantics on top of a Store, with no knowledge of HTTP.
+// Buckets must exist, multipart uploads are validated and assembled, listings
+// are paged. The server calls it; it calls the store.
+import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
+import { S3Error, errors } from "../s3/errors.js";
+import type {
+  BucketInfo, Checksum, ObjectInfo, NewObject, PartInfo, StagedData, Store, UploadInfo, ByteRange, ListUploadsOptions,
+} from "../store/types.js";
+import type { OverlaySettings } from "../config.js";
+import { listPage, mergedSource, sortedSource, type ListSource, type Page, type PageRequest } from "./listing.js";
+import { KeyedMutex } from "./mutex.js";
+import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
+import { Remote } from "./remote.js";
+
+export type { ObjectRead };
+
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MAX_PART_NUMBER = 10_000;
+
+/** Decides the new object's metadata once its bytes are staged (digests are known only then). */
+export type Describe = (staged: StagedData) => NewObject;
+/** Throws if the write must not happen given the current object (conditional writes). */
+export type Precondition = (current: ObjectInfo | undefined) => void;
+
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+  checksum?: string;
+}
+
+export interface DeleteOutcome {
+  key: string;
+  error?: S3Error;
+}
+
+export interface EngineOptions extends OverlaySettings {
+  /** where miss-fills spool remote bytes before they are committed (same filesystem as the store) */
+  spoolDir: string;
+  /** region of buckets the overlay creates on first mirror */
+  region: string;
+}
+
+export class Engine {
+  private readonly keyLocks = new KeyedMutex();
+  /** undefined in local mode (no remote configured) */
+  private readonly overlay: Overlay | undefined;
+
+  private constructor(readonly store: Store, private readonly options: EngineOptions) {
+    if (options.remote) {
+      this.overlay = new Overlay(new Remote(options.remote), store, options, options.spoolDir, this.keyLocks, options.region);
+    }
+  }
+
+  static async create(store: Store, options: EngineOptions): Promise<Engine> {
+    const engine = new Engine(store, options);
+    await engine.overlay?.start();
+    return engine;
+  }
+
+  get remote(): Remote | undefined {
+    return this.overlay?.remote;
+  }
+
+  /** Local buckets, plus the mapped remote ones (they exist in the overlay before anything is cached). */
+  async listBuckets(): Promise<BucketInfo[]> {
+    const local = await this.store.listBuckets();
+    if (!this.overlay) return local;
+    const names = new Set(local.map((bucket) => bucket.name));
+    const mapped = this.overlay.remote.mappedBuckets().filter((name) => !names.has(name))
+      .map((name) => ({ name, createdAt: new Date(0), region: this.options.region }));
+    return [...local, ...mapped].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async createBucket(name: string, region: string): Promise<void> {
+    const created = await this.store.createBucket(name, region);
+    // AWS answers 200 for a bucket you already own only in us-east-1
+    if (!created && region !== "us-east-1") {
+      throw new S3Error("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.", { BucketName: name });
+    }
+  }
+
+  /** A bucket the remote has exists in the overlay too: it is created locally on first use. */
+  async requireBucket(name: string): Promise<BucketInfo> {
+    const bucket = await this.store.getBucket(name);
+    if (bucket) return bucket;
+    if (this.overlay && (await this.overlay.remoteBucketExists(name))) {
+      await this.store.createBucket(name, this.options.region);
+      const created = await this.store.getBucket(name);
+      if (created) return created;
+    }
+    throw errors.noSuchBucket(name);
+  }
+
+  deleteBucket(name: string): Promise<void> {
+    return this.store.deleteBucket(name);
+  }
+
+  /** Metadata for copy sources and the like: see statObject. */
+  async headObject(bucket: string, key: string): Promise<ObjectInfo> {
+    return (await this.statObject(bucket, key)).info;
+  }
+
+  /**
+   * Metadata for HEAD. Read order: tombstone, local object, negative cache,
+   * remote. A remote answer downloads no body. `cache` is undefined in local mode.
+   */
+  async statObject(bucket: string, key: string): Promise<{ info: ObjectInfo; cache?: CacheStatus }> {
+    const info = await this.store.headObject(bucket, key);
+    if (info) return { info, cache: this.overlay && "hit" };
+    if (this.overlay && !(await this.store.hasTombstone(bucket, key))) {
+      await this.requireBucket(bucket);
+      const remote = await this.overlay.head(bucket, key);
+      if (remote) return { info: remote, cache: this.options.cacheEnabled ? "miss" : "pass" };
+    }
+    await this.requireBucket(bucket);
+    throw errors.noSuchKey(key);
+  }
+
+  /** An object for GET: a local hit never contacts the remote; a miss streams from it while filling the store. */
+  async getObject(bucket: string, key: string): Promise<ObjectRead> {
+    const info = await this.store.headObject(bucket, key);
+    if (info) return { info, cache: this.overlay && "hit", open: (range) => this.store.readObject(info, range) };
+    if (this.overlay && !(await this.store.hasTombstone(bucket, key))) {
+      await this.requireBucket(bucket);
+      const found = await this.overlay.get(bucket, key);
+      if (found) return found;
+    }
+    await this.requireBucket(bucket);
+    throw errors.noSuchKey(key);
+  }
+
+  readObject(info: ObjectInfo, range?: ByteRange): Readable {
+    return this.store.readObject(info, range);
+  }
+
+
+  async putObject(bucket: string, key: string, body: Readable, describe: Describe, precondition?: Precondition): Promise<ObjectInfo> {
+    await this.requireBucket(bucket);
+    const staged = await this.store.stage(body);
+    try {
+      const meta = describe(staged);
+      return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
+    } catch (error) {
+      await staged.discard();
+      throw error;
+    }
+  }
+
+  async copyObject(source: ObjectInfo, bucket: string, key: string, meta: NewObject, precondition?: Precondition): Promise<ObjectInfo> {
+    await this.requireBucket(bucket);
+    return this.commitChecked(bucket, key, precondition, () => this.store.copyObject(source, bucket, key, meta));
+  }
+
+  /** S3 answers success for a key that does not exist. With a remote, the delete sticks (tombstone). */
+  async deleteObject(bucket: string, key: string): Promise<void> {
+    await this.requireBucket(bucket);
+    await this.keyLocks.run(`${bucket}\n${key}`, async () => {
+      await this.store.deleteObject(bucket, key);
+      if (this.overlay) await this.store.putTombstone(bucket, key);
+    });
+  }
+
+  async deleteObjects(bucket: string, keys: string[]): Promise<DeleteOutcome[]> {
+    await this.requireBucket(bucket);
+    const outcomes: DeleteOutcome[] = [];
+    for (const key of keys) {
+      try {
+        await this.keyLocks.run(`${bucket}\n${key}`, async () => {
+          await this.store.deleteObject(bucket, key);
+          if (this.overlay) await this.store.putTombstone(bucket, key);
+        });
+        outcomes.push({ key });
+      } catch (error) {
+        outcomes.push({ key, error: error instanceof S3Error ? error : errors.internal() });
+      }
+    }
+    return outcomes;
+  }
+
+  async listObjects(bucket: string, request: PageRequest): Promise<Page<ObjectInfo>> {
+    await this.requireBucket(bucket);
+    const prefix = request.prefix;
+    const local = sortedSource((after, limit) => this.store.listObjects(bucket, { prefix, startAfter: after, limit }), (info) => info.key);
+    if (!this.overlay) return listPage(local, request);
+    const overlay = this.overlay;
+    const remote: ListSource<ObjectInfo> = sortedSource(async (after, limit) => {
+      const objects = await overlay.remote.list(bucket, { prefix, startAfter: after, limit });
+      return objects.map((object) => overlay.listedInfo(bucket, object));
+    }, (info) => info.key);
+    const hidden = async (keys: string[]) => {
+      const gone = new Set<string>();
+      for (const key of keys) if (await this.store.hasTombstone(bucket, key)) gone.add(key);
+      return gone;
+    };
+    return listPage(mergedSource(local, remote, hidden), request);
+  }
+
+  // ---------------------------------------------------------------- multipart
+
+  async createUpload(bucket: string, key: string, meta: Omit<UploadInfo, "uploadId" | "bucket" | "key" | "initiated">): Promise<UploadInfo> {
+    await this.requireBucket(bucket);
+    return this.store.createUpload(bucket, key, meta);
+  }
+
+  async requireUpload(bucket: string, key: string, uploadId: string): Promise<UploadInfo> {
+    const upload = await this.store.getUpload(bucket, uploadId);
+    if (!upload || upload.key !== key) {
+      await this.requireBucket(bucket);
+      throw errors.noSuchUpload(uploadId);
+    }
+    return upload;
+  }
+
+  async uploadPart(
+    bucket: string, key: string, uploadId: string, partNumber: number, body: Readable,
+    describe: (staged: StagedData) => { etag: string; checksum?: Checksum },
+  ): Promise<PartInfo> {
+    checkPartNumber(partNumber);
+    await this.requireUpload(bucket, key, uploadId);
+    const staged = await this.store.stage(body);
+    try {
+      return await this.store.putPart(uploadId, partNumber, staged, describe(staged));
+    } catch (error) {
+      await staged.discard();
+      throw error;
+    }
+  }
+
+  async listParts(bucket: string, key: string, uploadId: string): Promise<{ upload: UploadInfo; parts: PartInfo[] }> {
+    const upload = await this.requireUpload(bucket, key, uploadId);
+    return { upload, parts: await this.store.listParts(uploadId) };
+  }
+
+  async listUploads(bucket: string, options: ListUploadsOptions): Promise<UploadInfo[]> {
+    await this.requireBucket(bucket);
+    return this.store.listUploads(bucket, options);
+  }
+
+  async abortUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    await this.requireUpload(bucket, key, uploadId);
+    await this.store.abortUpload(uploadId);
+  }
+
+  /**
+   * Validates the client's part list against the stored parts as S3 does and makes
+   * the object. The ETag is the MD5 of the parts' binary MD5s, then "-N".
+   */
+  async completeUpload(
+    bucket: string, key: string, uploadId: string, requested: CompletedPart[],
+    describe: (assembled: { etag: string; partSizes: number[]; upload: UploadInfo; parts: PartInfo[] }) => NewObject,
+    precondition?: Precondition,
+  ): Promise<ObjectInfo> {
+    const upload = await this.requireUpload(bucket, key, uploadId);
+    if (requested.length === 0) {
+      throw new S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.");
+    }
+    const stored = new Map((await this.store.listParts(uploadId)).map((part) => [part.partNumber, part]));
+    const chosen: PartInfo[] = [];
+    let previous = 0;
+    for (const [index, want] of requested.entries()) {
+      if (want.partNumber <= previous) {
+        throw new S3Error("InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be specified in order by part number.");
+      }
+      previous = want.partNumber;
+      const part = stored.get(want.partNumber);
+      if (!part || unquote(want.etag) !== part.etag) {
+        throw new S3Error("InvalidPart", "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not have matched the part's entity tag.", { PartNumber: String(want.partNumber), ETag: want.etag });
+      }
+      if (index < requested.length - 1 && part.size < MIN_PART_SIZE) {
+        throw new S3Error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.", { ProposedSize: String(part.size), MinSizeAllowed: String(MIN_PART_SIZE), PartNumber: String(part.partNumber), ETag: part.etag });
+      }
+      chosen.push(part);
+    }
+    const md5 = createHash("md5");
+    for (const part of chosen) md5.update(Buffer.from(part.etag, "hex"));
+    const etag = `${md5.digest("hex")}-${chosen.length}`;
+    const meta = describe({ etag, partSizes: chosen.map((part) => part.size), upload, parts: chosen });
+    return this.commitChecked(bucket, key, precondition, () => this.store.completeUpload(uploadId, chosen.map((part) => part.partNumber), meta));
+  }
+
+  async close(): Promise<void> {
+    await this.overlay?.remote.close();
+    await this.store.close();
+  }
+
+  /**
+   * Every client write of a key goes through its lock, so a miss-fill finishing
+   * at the same moment cannot overwrite it; the precondition sees the current object.
+   */
+  private async commitChecked(bucket: string, key: string, precondition: Precondition | undefined, commit: () => Promise<ObjectInfo>): Promise<ObjectInfo> {
+    const info = await this.keyLocks.run(`${bucket}\n${key}`, async () => {
+      precondition?.(await this.store.headObject(bucket, key));
+      return commit();
+    });
+    this.overlay?.forget(bucket, key);
+    return info;
+  }
+}
+
+export function checkPartNumber(partNumber: number): void {
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
+    throw errors.invalidArgument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", String(partNumber));
+  }
+}
+
+function unquote(etag: string): string {
+  return etag.trim().replace(/^"(.*)"$/, "$1");
+}

@@ -1,0 +1,187 @@
+// The remote side of the read path: what to do when the local store does not
+// have an object. Remote 404s are remembered for a while (negative cache);
+// concurrent misses of one object share one fill (single-flight).
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import { PassThrough, type Readable } from "node:stream";
+import type { OverlaySettings } from "../config.js";
+import type { ByteRange, ObjectInfo, Store } from "../store/types.js";
+import { Fill } from "./fill.js";
+import type { KeyedMutex } from "./mutex.js";
+import type { Remote, RemoteObject } from "./remote.js";
+
+export type CacheStatus = "hit" | "miss" | "pass";
+
+/** An object found for a GET: its metadata, and how to stream it. */
+export interface ObjectRead {
+  info: ObjectInfo;
+  /** undefined in local mode */
+  cache?: CacheStatus;
+  open(range?: ByteRange): Readable;
+}
+
+const NEGATIVE_CACHE_LIMIT = 100_000;
+
+export class Overlay {
+  private readonly fills = new Map<string, Fill>();
+  /** "bucket\nkey" -> when the remote 404 stops being trusted */
+  private readonly notFound = new Map<string, number>();
+  private readonly knownBuckets = new Map<string, boolean>();
+
+  constructor(
+    readonly remote: Remote,
+    private readonly store: Store,
+    private readonly settings: OverlaySettings,
+    private readonly spoolDir: string,
+    private readonly keyLocks: KeyedMutex,
+    private readonly region: string,
+  ) {}
+
+  async start(): Promise<void> {
+    // spool files of a previous run were never committed: they are garbage
+    await rm(this.spoolDir, { recursive: true, force: true });
+    await mkdir(this.spoolDir, { recursive: true });
+  }
+
+  /** Does the remote have this bucket? Answers are remembered for the life of the process. */
+  async remoteBucketExists(bucket: string): Promise<boolean> {
+    if (this.remote.mappedBuckets().includes(bucket)) return true;
+    let known = this.knownBuckets.get(bucket);
+    if (known === undefined) {
+      known = await this.remote.bucketExists(bucket);
+      this.knownBuckets.set(bucket, known);
+    }
+    return known;
+  }
+
+  /** HEAD of an object the store does not have: remote metadata, no body download. */
+  async head(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    if (this.isKnownMissing(bucket, key)) return undefined;
+    const object = await this.remote.head(bucket, key);
+    if (!object) {
+      this.rememberMissing(bucket, key);
+      return undefined;
+    }
+    return mirroredInfo(bucket, object);
+  }
+
+  /** GET of an object the store does not have: streams from the remote, filling the store on the way. */
+  async get(bucket: string, key: string): Promise<ObjectRead | undefined> {
+    if (this.isKnownMissing(bucket, key)) return undefined;
+    if (!this.settings.cacheEnabled) return this.passThrough(bucket, key);
+    const id = fillId(bucket, key);
+    let fill = this.fills.get(id);
+    if (!fill) {
+      const spoolPath = path.join(this.spoolDir, randomBytes(12).toString("hex"));
+      fill = new Fill(this.remote, bucket, key, spoolPath, (file, object) => this.commitMirror(bucket, key, file, object));
+      this.fills.set(id, fill);
+      const started = fill;
+      void started.done.then(() => {
+        if (this.fills.get(id) === started) this.fills.delete(id);
+      });
+    }
+    const object = await fill.ready;
+    if (!object) {
+      this.rememberMissing(bucket, key);
+      return undefined;
+    }
+    const running = fill;
+    return {
+      info: mirroredInfo(bucket, object),
+      cache: "miss",
+      open: (range) => running.reader(range ?? { start: 0, end: object.size - 1 }),
+    };
+  }
+
+  /** A listing entry of a remote object the store does not have. */
+  listedInfo(bucket: string, object: RemoteObject): ObjectInfo {
+    return mirroredInfo(bucket, object);
+  }
+
+  /** A client wrote or deleted the key: a remembered remote 404 no longer matters. */
+  forget(bucket: string, key: string): void {
+    this.notFound.delete(fillId(bucket, key));
+  }
+
+  private async passThrough(bucket: string, key: string): Promise<ObjectRead | undefined> {
+    const head = await this.remote.head(bucket, key);
+    if (!head) {
+      this.rememberMissing(bucket, key);
+      return undefined;
+    }
+    return {
+      info: mirroredInfo(bucket, head),
+      cache: "pass",
+      open: (range) => remoteStream(this.remote, bucket, key, head.etag, range),
+    };
+  }
+
+  /** Makes a verified spool file the mirrored object, unless a client wrote or deleted the key meanwhile. */
+  private commitMirror(bucket: string, key: string, file: string, object: RemoteObject): Promise<boolean> {
+    return this.keyLocks.run(`${bucket}\n${key}`, async () => {
+      if (await this.store.headObject(bucket, key)) return false;
+      if (await this.store.hasTombstone(bucket, key)) return false;
+      if (!(await this.store.getBucket(bucket))) await this.store.createBucket(bucket, this.region);
+      const staged = await this.store.adoptFile(file);
+      const info = mirroredInfo(bucket, object);
+      await this.store.commitObject(bucket, key, [staged], {
+        etag: info.etag,
+        headers: info.headers,
+        userMetadata: info.userMetadata,
+        origin: "remote",
+        remote: info.remote,
+        lastModified: info.lastModified,
+      });
+      return true;
+    });
+  }
+
+  private isKnownMissing(bucket: string, key: string): boolean {
+    const id = fillId(bucket, key);
+    const until = this.notFound.get(id);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.notFound.delete(id);
+    return false;
+  }
+
+  private rememberMissing(bucket: string, key: string): void {
+    if (this.settings.negativeTtlMs <= 0) return;
+    if (this.notFound.size >= NEGATIVE_CACHE_LIMIT) {
+      // Map iteration is insertion order: drop the oldest entry
+      this.notFound.delete(this.notFound.keys().next().value!);
+    }
+    this.notFound.set(fillId(bucket, key), Date.now() + this.settings.negativeTtlMs);
+  }
+}
+
+function fillId(bucket: string, key: string): string {
+  return `${bucket}\n${key}`;
+}
+
+/** The ObjectInfo of a remote object as the overlay presents it: the remote's identity, unchanged. */
+export function mirroredInfo(bucket: string, object: RemoteObject): ObjectInfo {
+  return {
+    bucket,
+    key: object.key,
+    size: object.size,
+    etag: object.etag,
+    lastModified: object.lastModified,
+    headers: object.headers,
+    userMetadata: object.userMetadata,
+    origin: "remote",
+    remote: { etag: object.etag, lastModified: object.lastModified, size: object.size, fetchedAt: new Date() },
+  };
+}
+
+/** A pass-through read: the remote's bytes of that exact version, nothing kept. */
+function remoteStream(remote: Remote, bucket: string, key: string, etag: string, range: ByteRange | undefined): Readable {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  remote.get(bucket, key, { range, ifMatch: etag }).then((read) => {
+    if (!read) return out.destroy(new Error(`${bucket}/${key} disappeared from the remote`));
+    read.body.on("error", (error) => out.destroy(error));
+    read.body.pipe(out);
+  }, (error: Error) => out.destroy(error));
+  return out;
+}

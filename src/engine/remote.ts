@@ -1,0 +1,273 @@
+// The remote bucket, read-only. Data (GET/HEAD) goes over signed plain HTTP
+// (undici + @smithy/signature-v4): measured ~1.3x the SDK's throughput and ~6x
+// its small-request rate. Listings use the SDK. Nothing here can write.
+import { createHash, createHmac } from "node:crypto";
+import type { Readable } from "node:stream";
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { defaultProvider } from "@aws-sdk/credential-provider-node";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { Agent, request, type Dispatcher } from "undici";
+import type { RemoteSettings } from "../config.js";
+import { S3Error } from "../s3/errors.js";
+import type { ByteRange, ContentHeaders } from "../store/types.js";
+import { RemoteHealth } from "./remote-health.js";
+
+/** What the remote says about an object (from GET/HEAD headers or a listing). */
+export interface RemoteObject {
+  key: string;
+  size: number;
+  /** without quotes */
+  etag: string;
+  lastModified: Date;
+  headers: ContentHeaders;
+  userMetadata: Record<string, string>;
+  partsCount?: number;
+}
+
+export interface RemoteRead {
+  object: RemoteObject;
+  /** 200, or 206 for a range */
+  status: number;
+  body: Readable;
+}
+
+export interface ReadOptions {
+  range?: ByteRange;
+  /** fail with 412 PreconditionFailed unless the object still has this ETag */
+  ifMatch?: string;
+}
+
+const RETRIES = 3;
+const UNSIGNED = "UNSIGNED-PAYLOAD";
+
+/** node:crypto behind the hash interface @smithy/signature-v4 expects. */
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+
+function toBytes(data: SourceData): string | Uint8Array {
+  if (typeof data === "string") return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return new Uint8Array(data);
+}
+
+class NodeSha256 {
+  private readonly hash;
+  constructor(secret?: SourceData) {
+    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", toBytes(secret));
+  }
+  update(data: SourceData): void {
+    this.hash.update(toBytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.hash.digest();
+  }
+}
+
+export class Remote {
+  readonly health: RemoteHealth;
+  private readonly base: URL;
+  private readonly signer: SignatureV4;
+  private readonly agent: Dispatcher;
+  private readonly sdk: S3Client;
+
+  constructor(private readonly settings: RemoteSettings) {
+    this.base = new URL(settings.endpoint ?? `https://s3.${settings.region}.amazonaws.com`);
+    const credentials = settings.credentials ?? defaultProvider();
+    this.signer = new SignatureV4({ credentials, region: settings.region, service: "s3", sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+    this.agent = new Agent({ connections: 64, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 60_000 });
+    this.sdk = new S3Client({
+      endpoint: settings.endpoint,
+      region: settings.region,
+      credentials,
+      forcePathStyle: settings.addressingStyle === "path",
+      maxAttempts: RETRIES,
+    });
+    this.health = new RemoteHealth(this.base.host);
+  }
+
+  /** The remote bucket a local bucket reads from (unmapped buckets keep their name). */
+  bucketFor(localBucket: string): string {
+    return this.settings.bucketMapping[localBucket] ?? localBucket;
+  }
+
+  /** Local buckets named in the mapping: they exist in the overlay even before anything is cached. */
+  mappedBuckets(): string[] {
+    return Object.keys(this.settings.bucketMapping);
+  }
+
+  /** undefined when the remote has no such object (or bucket). */
+  async head(bucket: string, key: string): Promise<RemoteObject | undefined> {
+    const response = await this.send("HEAD", bucket, key, {});
+    response.body.resume();
+    if (response.statusCode === 404) return undefined;
+    await this.expectOk(response, bucket, key);
+    return objectFromHeaders(key, response.headers);
+  }
+
+  /** undefined when the remote has no such object. The body must be consumed or destroyed. */
+  async get(bucket: string, key: string, options: ReadOptions = {}): Promise<RemoteRead | undefined> {
+    const headers: Record<string, string> = {};
+    if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end}`;
+    if (options.ifMatch) headers["if-match"] = `"${options.ifMatch}"`;
+    const response = await this.send("GET", bucket, key, headers);
+    if (response.statusCode === 404) {
+      response.body.resume();
+      return undefined;
+    }
+    await this.expectOk(response, bucket, key);
+    return { object: objectFromHeaders(key, response.headers), status: response.statusCode, body: response.body };
+  }
+
+  async bucketExists(bucket: string): Promise<boolean> {
+    const response = await this.send("HEAD", bucket, undefined, {});
+    response.body.resume();
+    if (response.statusCode === 404) return false;
+    await this.expectOk(response, bucket, undefined);
+    return true;
+  }
+
+  /** Up to `limit` objects with keys > startAfter under prefix, in S3 order. */
+  async list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]> {
+    try {
+      const output = await this.sdk.send(new ListObjectsV2Command({
+        Bucket: this.bucketFor(bucket),
+        Prefix: options.prefix || undefined,
+        StartAfter: options.startAfter,
+        MaxKeys: Math.min(options.limit, 1000),
+      }));
+      this.health.ok();
+      return (output.Contents ?? []).map((entry) => ({
+        key: entry.Key!,
+        size: entry.Size ?? 0,
+        etag: unquote(entry.ETag ?? ""),
+        lastModified: entry.LastModified ?? new Date(0),
+        headers: {},
+        userMetadata: {},
+      }));
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) return [];
+      throw this.health.failure(describeSdkError(error, status), status === 403 ? "AccessDenied" : "ServiceUnavailable");
+    }
+  }
+
+  close(): Promise<void> {
+    this.sdk.destroy();
+    return this.agent.close();
+  }
+
+  /** One signed request, retried with backoff while the remote cannot be reached or answers 5xx. */
+  private async send(method: "GET" | "HEAD", bucket: string, key: string | undefined, extraHeaders: Record<string, string>): Promise<Dispatcher.ResponseData> {
+    const url = this.urlFor(this.bucketFor(bucket), key);
+    let lastProblem = "";
+    for (let attempt = 0; attempt < RETRIES; attempt++) {
+      if (attempt > 0) await sleep(100 * 4 ** (attempt - 1));
+      const signed = await this.signer.sign({
+        method,
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: url.port ? Number(url.port) : undefined,
+        path: url.pathname,
+        query: {},
+        headers: { host: url.host, "x-amz-content-sha256": UNSIGNED, ...extraHeaders },
+      });
+      try {
+        const response = await request(url, { method, headers: signed.headers, dispatcher: this.agent });
+        if (response.statusCode < 500) return response;
+        lastProblem = `answered HTTP ${response.statusCode}`;
+        response.body.resume();
+      } catch (error) {
+        lastProblem = `is unreachable (${networkErrorName(error)})`;
+      }
+    }
+    throw this.health.failure(`remote S3 at ${this.base.host} ${lastProblem}`);
+  }
+
+  private urlFor(remoteBucket: string, key: string | undefined): URL {
+    const url = new URL(this.base.href);
+    const keyPath = key === undefined ? "" : `/${encodeKey(key)}`;
+    const basePath = url.pathname.replace(/\/$/, "");
+    if (this.settings.addressingStyle === "virtual") {
+      url.hostname = `${remoteBucket}.${url.hostname}`;
+      url.pathname = `${basePath}${keyPath || "/"}`;
+    } else {
+      url.pathname = `${basePath}/${remoteBucket}${keyPath}`;
+    }
+    return url;
+  }
+
+  /** Throws the S3 error a client should see for a non-2xx remote answer. */
+  private async expectOk(response: Dispatcher.ResponseData, bucket: string, key: string | undefined): Promise<void> {
+    const status = response.statusCode;
+    if (status === 200 || status === 206) {
+      this.health.ok();
+      return;
+    }
+    const text = response.body.readableEnded ? "" : await response.body.text().catch(() => "");
+    const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? `HTTP ${status}`;
+    if (status === 412) throw new S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", { Condition: "If-Match" });
+    if (status === 304) throw new S3Error("NotModified", "Not Modified");
+    if (status === 416) throw new S3Error("InvalidRange", "The requested range is not satisfiable");
+    const where = key === undefined ? bucket : `${bucket}/${key}`;
+    if (status === 403) {
+      throw this.health.failure(`remote S3 at ${this.base.host} denied access to ${where} (${code}): check the remote credentials`, "AccessDenied");
+    }
+    throw this.health.failure(`remote S3 at ${this.base.host} answered ${code} for ${where}`);
+  }
+}
+
+/** Percent-encode a key for a URL path: everything but unreserved characters and "/". */
+export function encodeKey(key: string): string {
+  return encodeURIComponent(key).replace(/%2F/g, "/").replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["headers"]): RemoteObject {
+  const one = (name: string): string | undefined => {
+    const value = headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const contentRange = one("content-range");
+  const total = contentRange ? Number(contentRange.split("/")[1]) : Number(one("content-length") ?? 0);
+  const userMetadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith("x-amz-meta-") && value !== undefined) userMetadata[name.slice(11)] = Array.isArray(value) ? value.join(",") : value;
+  }
+  const contentHeaders: ContentHeaders = {};
+  const pairs: [keyof ContentHeaders, string][] = [
+    ["contentType", "content-type"], ["contentEncoding", "content-encoding"], ["contentDisposition", "content-disposition"],
+    ["contentLanguage", "content-language"], ["cacheControl", "cache-control"], ["expires", "expires"],
+  ];
+  for (const [field, name] of pairs) {
+    const value = one(name);
+    if (value !== undefined) contentHeaders[field] = value;
+  }
+  const parts = one("x-amz-mp-parts-count");
+  return {
+    key,
+    size: total,
+    etag: unquote(one("etag") ?? ""),
+    lastModified: new Date(one("last-modified") ?? 0),
+    headers: contentHeaders,
+    userMetadata,
+    partsCount: parts ? Number(parts) : undefined,
+  };
+}
+
+function unquote(etag: string): string {
+  return etag.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+}
+
+function networkErrorName(error: unknown): string {
+  const err = error as { code?: string; cause?: { code?: string }; name?: string };
+  return err.code ?? err.cause?.code ?? err.name ?? "network error";
+}
+
+function describeSdkError(error: unknown, status: number | undefined): string {
+  const err = error as { name?: string; code?: string };
+  if (status === 403) return `remote S3 denied the listing (${err.name ?? "AccessDenied"}): check the remote credentials`;
+  if (status === undefined) return `remote S3 is unreachable (${networkErrorName(error)})`;
+  return `remote S3 answered ${err.name ?? `HTTP ${status}`} to a listing`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,55 @@
+// The h3 application: HTTP in -> s3/ (target, auth, operation) -> handlers ->
+// engine -> HTTP out. Every response carries x-amz-request-id; every error is S3 XML.
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import { H3, type H3Event } from "h3";
+import { toNodeHandler } from "h3/node";
+import type { ServeConfig } from "../config.js";
+import type { Engine } from "../engine/engine.js";
+import { S3Error } from "../s3/errors.js";
+import { parseTarget, resolveOperation } from "../s3/route.js";
+import { verifyRequest } from "../s3/sigv4.js";
+import type { S3Context } from "./context.js";
+import { HANDLERS } from "./handlers/index.js";
+import { log } from "../log.js";
+import { errorResponse, toHttpResponse } from "./respond.js";
+import type { NodeHandler } from "./listen.js";
+
+export function createApp(engine: Engine, config: ServeConfig): H3 {
+  const lookup = (accessKeyId: string) =>
+    accessKeyId === config.credentials.accessKeyId ? config.credentials.secretAccessKey : undefined;
+
+  const handle = async (event: H3Event): Promise<Response> => {
+    const req = event.runtime!.node!.req as IncomingMessage;
+    const method = req.method ?? "GET";
+    const requestId = randomBytes(8).toString("hex").toUpperCase();
+    const rawUrl = req.url ?? "/";
+    if (isHealthCheck(req, rawUrl)) {
+      return toHttpResponse({ headers: { "content-type": "text/plain" }, body: "ok\n" }, requestId, method);
+    }
+    let resource = rawUrl.split("?")[0]!;
+    try {
+      const target = parseTarget(rawUrl, req.headers.host, config.domain);
+      resource = target.bucket === undefined ? "/" : `/${target.bucket}${target.key === undefined ? "" : `/${target.key}`}`;
+      const auth = verifyRequest({ method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers }, lookup);
+      const operation = resolveOperation(method, target, req.headers);
+      const context: S3Context = { requestId, method, operation, target, headers: req.headers, req, auth, engine, config };
+      const result = await HANDLERS[operation](context);
+      return toHttpResponse(result, requestId, method);
+    } catch (error) {
+      if (!(error instanceof S3Error)) log.error(`${method} ${resource} failed: ${(error as Error)?.stack ?? String(error)}`);
+      return errorResponse(error, requestId, method, resource);
+    }
+  };
+
+  return new H3().all("/**", handle);
+}
+
+export function createNodeHandler(engine: Engine, config: ServeConfig): NodeHandler {
+  return toNodeHandler(createApp(engine, config)) as NodeHandler;
+}
+
+/** `GET /health` without credentials; a signed GET /health is a listing of bucket "health". */
+function isHealthCheck(req: IncomingMessage, rawUrl: string): boolean {
+  return (req.method === "GET" || req.method === "HEAD") && rawUrl === "/health" && req.headers.authorization === undefined;
+}

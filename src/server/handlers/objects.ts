@@ -1,0 +1,124 @@
+// Object operations: GetObject, HeadObject, PutObject, CopyObject, DeleteObject, DeleteObjects.
+import { S3Error, errors } from "../../s3/errors.js";
+import { checkCopySourceConditions, checkReadConditions, checkWriteConditions } from "../../s3/conditional.js";
+import { applyResponseOverrides, checksumHeaders, contentHeadersFrom, objectResponseHeaders, parseUserMetadata } from "../../s3/headers.js";
+import { validateKey } from "../../s3/names.js";
+import { decodePayload, planPayload } from "../../s3/payload.js";
+import { contentRange, parseRange, partRange } from "../../s3/range.js";
+import { copyObjectResultXml, deleteResultXml, parseDeleteObjects } from "../../s3/xml.js";
+import type { ObjectRead, Precondition } from "../../engine/engine.js";
+import { parseCopySource, parsePartNumber } from "../../s3/route.js";
+import type { ByteRange, ObjectInfo } from "../../store/types.js";
+import { bucketOf, header, keyOf, queryParam, type Handler, type S3Context } from "../context.js";
+import { xmlResponse, type S3Response } from "../respond.js";
+import { readSmallBody } from "./body.js";
+
+export const getObject: Handler = (context) => readObject(context, true);
+export const headObject: Handler = (context) => readObject(context, false);
+
+/**
+ * GET and HEAD. A GET goes through engine.getObject (a miss starts streaming
+ * from the remote); a HEAD only needs metadata and never downloads a body.
+ */
+async function readObject(context: S3Context, isGet: boolean): Promise<S3Response> {
+  const bucket = bucketOf(context);
+  const key = keyOf(context);
+  const found: { info: ObjectInfo; cache?: string; open?: ObjectRead["open"] } = isGet
+    ? await context.engine.getObject(bucket, key)
+    : await context.engine.statObject(bucket, key);
+  const info = found.info;
+  checkReadConditions(context.headers, { etag: info.etag, lastModified: info.lastModified });
+
+  const partParam = queryParam(context, "partNumber");
+  const partNumber = partParam === undefined ? undefined : parsePartNumber(partParam);
+  const range: ByteRange | undefined = partNumber !== undefined
+    ? partRange(info.partSizes, partNumber, info.size)
+    : parseRange(header(context, "range"), info.size);
+  const wholeObject = range === undefined || (partNumber !== undefined && !info.partSizes);
+  const headers = objectResponseHeaders(info, {
+    partNumber,
+    checksum: wholeObject && header(context, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED",
+  });
+  applyResponseOverrides(headers, context.target.query);
+  if (found.cache) headers["x-cache"] = found.cache;
+  let status = 200;
+  if (range) {
+    status = 206;
+    headers["content-range"] = contentRange(range, info.size);
+  }
+  const length = range ? range.end - range.start + 1 : info.size;
+  headers["content-length"] = String(length);
+  if (!found.open || length === 0) return { status, headers };
+  return { status, headers, body: found.open(range) };
+}
+
+export const putObject: Handler = async (context) => {
+  const bucket = bucketOf(context);
+  const key = keyOf(context);
+  validateKey(key);
+  const plan = planPayload(context.headers, context.auth);
+  const contentHeaders = contentHeadersFrom(context.headers);
+  const userMetadata = parseUserMetadata(context.headers);
+  const payload = decodePayload(context.req, plan);
+  const info = await context.engine.putObject(bucket, key, payload.data, () => {
+    const digests = payload.digests();
+    return {
+      etag: digests.md5.toString("hex"),
+      headers: contentHeaders,
+      userMetadata,
+      checksum: digests.checksum && { ...digests.checksum, type: "FULL_OBJECT" },
+      origin: "local",
+    };
+  }, writePrecondition(context));
+  return { headers: { etag: `"${info.etag}"`, ...(info.checksum ? checksumHeaders(info.checksum) : {}) } };
+};
+
+export const copyObject: Handler = async (context) => {
+  const bucket = bucketOf(context);
+  const key = keyOf(context);
+  validateKey(key);
+  const source = parseCopySource(header(context, "x-amz-copy-source") ?? "");
+  const info = await context.engine.headObject(source.bucket, source.key);
+  checkCopySourceConditions(context.headers, { etag: info.etag, lastModified: info.lastModified });
+
+  const directive = (header(context, "x-amz-metadata-directive") ?? "COPY").toUpperCase();
+  if (directive !== "COPY" && directive !== "REPLACE") {
+    throw errors.invalidArgument("Unknown metadata directive.", "x-amz-metadata-directive", directive);
+  }
+  if (source.bucket === bucket && source.key === key && directive === "COPY") {
+    throw new S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
+  }
+  const replace = directive === "REPLACE";
+  const copied = await context.engine.copyObject(info, bucket, key, {
+    etag: info.etag,
+    headers: replace ? contentHeadersFrom(context.headers) : info.headers,
+    userMetadata: replace ? parseUserMetadata(context.headers) : info.userMetadata,
+    checksum: info.checksum,
+    partSizes: info.partSizes,
+    origin: "local",
+  }, writePrecondition(context));
+  return xmlResponse(copyObjectResultXml(copied.etag, copied.lastModified, copied.checksum));
+};
+
+export const deleteObject: Handler = async (context) => {
+  await context.engine.deleteObject(bucketOf(context), keyOf(context));
+  return { status: 204 };
+};
+
+/** DeleteObjects bodies list up to 1000 keys of up to 1 KiB each. */
+const MAX_DELETE_BODY = 2 * 1024 * 1024;
+
+export const deleteObjects: Handler = async (context) => {
+  const bucket = bucketOf(context);
+  const request = parseDeleteObjects(await readSmallBody(context, MAX_DELETE_BODY));
+  const outcomes = await context.engine.deleteObjects(bucket, request.objects.map((object) => object.key));
+  const deleted = outcomes.filter((outcome) => !outcome.error).map((outcome) => ({ key: outcome.key }));
+  const failed = outcomes.filter((outcome) => outcome.error).map((outcome) => ({ key: outcome.key, code: outcome.error!.code, message: outcome.error!.message }));
+  return xmlResponse(deleteResultXml(deleted, failed, request.quiet));
+};
+
+/** If-Match / If-None-Match on a write, checked against the object current at commit time. */
+export function writePrecondition(context: S3Context): Precondition | undefined {
+  if (header(context, "if-match") === undefined && header(context, "if-none-match") === undefined) return undefined;
+  return (current: ObjectInfo | undefined) => checkWriteConditions(context.headers, current && { etag: current.etag }, keyOf(context));
+}

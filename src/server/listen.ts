@@ -1,0 +1,65 @@
+// Binding the HTTP server. listhen would quietly move to another port when the
+// asked one is busy; an S3 endpoint that clients were configured for must not,
+// so every fallback is switched off and a busy port is an error.
+import type { IncomingMessage, ServerResponse, Server } from "node:http";
+import { listen } from "listhen";
+
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface Listening {
+  url: string;
+  port: number;
+  server: Server;
+  /** stop accepting, let in-flight requests finish (up to graceMs), then close what is left */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+export class PortInUseError extends Error {}
+
+const ANY_HOST = new Set(["0.0.0.0", "::"]);
+
+export async function listenStrict(handler: NodeHandler, host: string, port: number): Promise<Listening> {
+  let listener;
+  try {
+    listener = await listen(handler, {
+      hostname: host,
+      // listhen maps "any host" to localhost unless told the server is public
+      public: ANY_HOST.has(host),
+      port: { port, random: port === 0, ports: [], portRange: [port, port], alternativePortRange: [port, port], verbose: false },
+      showURL: false,
+      autoClose: false,
+      isProd: true,
+      qr: false,
+    });
+  } catch (error) {
+    const message = (error as Error).message ?? "";
+    if (/Unable to find|EADDRINUSE/i.test(message)) throw new PortInUseError(`port ${port} on ${host} is already in use`);
+    throw error;
+  }
+  const address = listener.server.address();
+  const boundPort = typeof address === "object" && address ? address.port : port;
+  if (port !== 0 && boundPort !== port) {
+    await listener.close();
+    throw new PortInUseError(`port ${port} on ${host} is already in use`);
+  }
+  const server = listener.server as Server;
+  server.keepAliveTimeout = 65_000;
+  const shownHost = host.includes(":") ? `[${host}]` : host;
+  return {
+    url: `http://${shownHost}:${boundPort}`,
+    port: boundPort,
+    server,
+    shutdown: (graceMs) => shutdown(server, graceMs),
+  };
+}
+
+async function shutdown(server: Server, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // keep-alive connections with no request in flight would hold close() open
+  server.closeIdleConnections();
+  const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+  await Promise.race([closed, deadline]);
+  clearInterval(idleSweep);
+  server.closeAllConnections();
+}

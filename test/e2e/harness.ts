@@ -1,0 +1,124 @@
+// Starts the built s3-overlay (bin/s3-overlay.js, from `npm run build`) as a real
+// process and hands out clients configured the way users configure them.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const BIN = path.join(ROOT, "bin", "s3-overlay.js");
+export const ACCESS_KEY = "minioadmin";
+export const SECRET_KEY = "minioadmin";
+
+export interface RunningServer {
+  endpoint: string;
+  port: number;
+  dataDir: string;
+  process: ChildProcess;
+  /** everything the server wrote to stderr so far */
+  stderr(): string;
+  /** an S3Client in its default configuration (only endpoint, region, credentials and path style set) */
+  client(overrides?: Partial<S3ClientConfig>): S3Client;
+  /** SIGTERM and wait for exit; returns the exit code */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** stop and remove the data dir */
+  destroy(): Promise<void>;
+}
+
+export interface StartOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  /** reuse a data dir (e.g. to test restarts); a fresh temp dir otherwise */
+  dataDir?: string;
+}
+
+export function tempDir(prefix = "s3o-"): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const dataDir = options.dataDir ?? tempDir();
+  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data-dir", dataDir, ...(options.args ?? [])], {
+    env: { ...cleanEnv(), ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${stderr}`)), 20_000);
+    const check = () => {
+      const match = /listening on http:\/\/[^\s:]+:(\d+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stderr!.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${stderr}`));
+    });
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  let stopped: Promise<number | null> | undefined;
+  const server: RunningServer = {
+    endpoint,
+    port,
+    dataDir,
+    process: child,
+    stderr: () => stderr,
+    client: (overrides = {}) =>
+      new S3Client({
+        endpoint,
+        region: "us-east-1",
+        forcePathStyle: true,
+        credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
+        ...overrides,
+      }),
+    stop: (signal = "SIGTERM") => {
+      if (!stopped) {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        stopped = exited;
+      }
+      return stopped;
+    },
+    destroy: async () => {
+      await server.stop();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+/** The environment without S3_OVERLAY_* and AWS_* settings of the developer's shell. */
+export function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !name.startsWith("S3_OVERLAY_") && !name.startsWith("AWS_")) env[name] = value;
+  }
+  return env;
+}
+
+/** Runs the CLI to completion (for usage and configuration errors). */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...cleanEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`s3-overlay ${args.join(" ")} did not exit in ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
