@@ -92,7 +92,8 @@ export type Operation =
   | "UploadPartCopy"
   | "CompleteMultipartUpload"
   | "AbortMultipartUpload"
-  | "ListParts";
+  | "ListParts"
+  | "GetObjectTagging";
 
 /**
  * Query parameters that select an S3 feature this server does not have (bucket
@@ -115,6 +116,8 @@ const UNSUPPORTED_SUBRESOURCES = [
  */
 export function resolveOperation(method: string, target: S3Target, headers: RequestHeaders): Operation {
   const { query } = target;
+  // objects never have tags here, and saying so (an empty TagSet) is what lets `aws s3 cp` copy between keys
+  if (method.toUpperCase() === "GET" && target.key !== undefined && query.has("tagging")) return "GetObjectTagging";
   const unsupported = UNSUPPORTED_SUBRESOURCES.find((name) => query.has(name));
   if (unsupported !== undefined) throw errors.notImplemented(`The ?${unsupported} subresource`);
   // Buckets here are never versioned: only the "null" version (the current object) exists.

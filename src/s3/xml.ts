@@ -227,6 +227,11 @@ export function deleteResultXml(deleted: DeletedEntry[], failed: DeleteErrorEntr
   return document("DeleteResult", body);
 }
 
+/** GetObjectTagging: objects here carry no tags. */
+export function emptyTaggingXml(): string {
+  return document("Tagging", "<TagSet></TagSet>");
+}
+
 /** CopyObject */
 export function copyObjectResultXml(etag: string, lastModified: Date, checksum?: Checksum): string {
   return document(

@@ -42,7 +42,12 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
     }
   };
 
-  return new H3().all("/**", handle);
+  // S3 keys may contain anything: the S3 layer decides what a malformed path is (InvalidURI)
+  return new H3({
+    allowMalformedURL: true,
+    // anything h3 itself rejects still gets S3 error XML
+    onError: (error, event) => errorResponse(error, randomBytes(8).toString("hex").toUpperCase(), event.req.method, "/"),
+  }).all("/**", handle);
 }
 
 export function createNodeHandler(engine: Engine, config: ServeConfig): NodeHandler {

@@ -6,7 +6,7 @@ import { listObjectsV1, listObjectsV2 } from "./listing.js";
 import {
   abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartCopy,
 } from "./multipart.js";
-import { copyObject, deleteObject, deleteObjects, getObject, headObject, putObject } from "./objects.js";
+import { copyObject, deleteObject, deleteObjects, getObject, getObjectTagging, headObject, putObject } from "./objects.js";
 
 export const HANDLERS: Record<Operation, Handler> = {
   ListBuckets: listBuckets,
@@ -29,4 +29,5 @@ export const HANDLERS: Record<Operation, Handler> = {
   CompleteMultipartUpload: completeMultipartUpload,
   AbortMultipartUpload: abortMultipartUpload,
   ListParts: listParts,
+  GetObjectTagging: getObjectTagging,
 };

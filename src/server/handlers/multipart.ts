@@ -1,6 +1,6 @@
 // Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts, ListMultipartUploads.
 import { createHash, type Hash } from "node:crypto";
-import { Transform } from "node:stream";
+import { pipeline, Transform } from "node:stream";
 import { checkCopySourceConditions } from "../../s3/conditional.js";
 import { S3Error } from "../../s3/errors.js";
 import { checksumHeaderName, compositeChecksum, parseChecksumAlgorithm } from "../../s3/checksums.js";
@@ -17,7 +17,7 @@ import { bucketOf, header, intParam, keyOf, queryParam, type Handler, type S3Con
 import { xmlResponse } from "../respond.js";
 import { readSmallBody } from "./body.js";
 import { parseCopySourceRange } from "./copy-range.js";
-import { writePrecondition } from "./objects.js";
+import { refuseTagging, writePrecondition } from "./objects.js";
 import { OWNER } from "./buckets.js";
 
 /** 10,000 parts of ~100 bytes of XML each */
@@ -37,6 +37,7 @@ export const createMultipartUpload: Handler = async (context) => {
   const bucket = bucketOf(context);
   const key = keyOf(context);
   validateKey(key);
+  refuseTagging(context);
   const algorithmHeader = header(context, "x-amz-checksum-algorithm");
   const checksumAlgorithm = algorithmHeader ? parseChecksumAlgorithm(algorithmHeader) : undefined;
   const upload = await context.engine.createUpload(bucket, key, {
@@ -63,11 +64,14 @@ export const uploadPart: Handler = async (context) => {
 
 export const uploadPartCopy: Handler = async (context) => {
   const source = parseCopySource(header(context, "x-amz-copy-source") ?? "");
-  const info = await context.engine.headObject(source.bucket, source.key);
+  const found = await context.engine.getObject(source.bucket, source.key);
+  const info = found.info;
   checkCopySourceConditions(context.headers, { etag: info.etag, lastModified: info.lastModified });
   const range = parseCopySourceRange(header(context, "x-amz-copy-source-range"), info.size);
   const md5 = createHash("md5");
-  const data = context.engine.readObject(info, range).pipe(md5Tap(md5));
+  const data = md5Tap(md5);
+  // pipeline, not pipe: a failing source must fail the part, not leave it waiting
+  pipeline(found.open(range), data, () => undefined);
   const part = await context.engine.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), data, () => ({
     etag: md5.digest("hex"),
   }));

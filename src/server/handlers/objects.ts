@@ -5,7 +5,7 @@ import { applyResponseOverrides, checksumHeaders, contentHeadersFrom, objectResp
 import { validateKey } from "../../s3/names.js";
 import { decodePayload, planPayload } from "../../s3/payload.js";
 import { contentRange, parseRange, partRange } from "../../s3/range.js";
-import { copyObjectResultXml, deleteResultXml, parseDeleteObjects } from "../../s3/xml.js";
+import { copyObjectResultXml, deleteResultXml, emptyTaggingXml, parseDeleteObjects } from "../../s3/xml.js";
 import type { ObjectRead, Precondition } from "../../engine/engine.js";
 import { parseCopySource, parsePartNumber } from "../../s3/route.js";
 import type { ByteRange, ObjectInfo } from "../../store/types.js";
@@ -52,10 +52,17 @@ async function readObject(context: S3Context, isGet: boolean): Promise<S3Respons
   return { status, headers, body: found.open(range) };
 }
 
+/** Tags are not stored: every object has an empty tag set (and tagging on upload is refused, not dropped). */
+export const getObjectTagging: Handler = async (context) => {
+  await context.engine.statObject(bucketOf(context), keyOf(context));
+  return xmlResponse(emptyTaggingXml());
+};
+
 export const putObject: Handler = async (context) => {
   const bucket = bucketOf(context);
   const key = keyOf(context);
   validateKey(key);
+  refuseTagging(context);
   const plan = planPayload(context.headers, context.auth);
   const contentHeaders = contentHeadersFrom(context.headers);
   const userMetadata = parseUserMetadata(context.headers);
@@ -78,7 +85,8 @@ export const copyObject: Handler = async (context) => {
   const key = keyOf(context);
   validateKey(key);
   const source = parseCopySource(header(context, "x-amz-copy-source") ?? "");
-  const info = await context.engine.headObject(source.bucket, source.key);
+  const found = await context.engine.getObject(source.bucket, source.key);
+  const info = found.info;
   checkCopySourceConditions(context.headers, { etag: info.etag, lastModified: info.lastModified });
 
   const directive = (header(context, "x-amz-metadata-directive") ?? "COPY").toUpperCase();
@@ -89,7 +97,7 @@ export const copyObject: Handler = async (context) => {
     throw new S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
   }
   const replace = directive === "REPLACE";
-  const copied = await context.engine.copyObject(info, bucket, key, {
+  const copied = await context.engine.copyObject(found, bucket, key, {
     etag: info.etag,
     headers: replace ? contentHeadersFrom(context.headers) : info.headers,
     userMetadata: replace ? parseUserMetadata(context.headers) : info.userMetadata,
@@ -116,6 +124,10 @@ export const deleteObjects: Handler = async (context) => {
   const failed = outcomes.filter((outcome) => outcome.error).map((outcome) => ({ key: outcome.key, code: outcome.error!.code, message: outcome.error!.message }));
   return xmlResponse(deleteResultXml(deleted, failed, request.quiet));
 };
+
+export function refuseTagging(context: S3Context): void {
+  if (header(context, "x-amz-tagging") !== undefined) throw errors.notImplemented("Object tagging (x-amz-tagging)");
+}
 
 /** If-Match / If-None-Match on a write, checked against the object current at commit time. */
 export function writePrecondition(context: S3Context): Precondition | undefined {
