@@ -130,10 +130,6 @@ export class Engine {
     throw errors.noSuchKey(key);
   }
 
-  readObject(info: ObjectInfo, range?: ByteRange): Readable {
-    return this.store.readObject(info, range);
-  }
-
 
   async putObject(bucket: string, key: string, body: Readable, describe: Describe, precondition?: Precondition): Promise<ObjectInfo> {
     await this.requireBucket(bucket);
@@ -147,9 +143,22 @@ export class Engine {
     }
   }
 
-  async copyObject(source: ObjectInfo, bucket: string, key: string, meta: NewObject, precondition?: Precondition): Promise<ObjectInfo> {
+  /**
+   * A local source shares its bytes with the copy; a source that exists only on
+   * the remote is streamed (its miss also mirrors it) and the copy gets its own bytes.
+   */
+  async copyObject(source: ObjectRead, bucket: string, key: string, meta: NewObject, precondition?: Precondition): Promise<ObjectInfo> {
     await this.requireBucket(bucket);
-    return this.commitChecked(bucket, key, precondition, () => this.store.copyObject(source, bucket, key, meta));
+    if (source.cache === undefined || source.cache === "hit") {
+      return this.commitChecked(bucket, key, precondition, () => this.store.copyObject(source.info, bucket, key, meta));
+    }
+    const staged = await this.store.stage(source.open());
+    try {
+      return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
+    } catch (error) {
+      await staged.discard();
+      throw error;
+    }
   }
 
   /** S3 answers success for a key that does not exist. With a remote, the delete sticks (tombstone). */
