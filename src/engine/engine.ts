@@ -106,7 +106,7 @@ export class Engine {
    * remote. A remote answer downloads no body. `cache` is undefined in local mode.
    */
   async statObject(bucket: string, key: string): Promise<{ info: ObjectInfo; cache?: CacheStatus }> {
-    const info = await this.store.headObject(bucket, key);
+    const info = await this.localObject(bucket, key);
     if (info) return { info, cache: this.overlay && "hit" };
     if (this.overlay && !(await this.store.hasTombstone(bucket, key))) {
       await this.requireBucket(bucket);
@@ -119,7 +119,7 @@ export class Engine {
 
   /** An object for GET: a local hit never contacts the remote; a miss streams from it while filling the store. */
   async getObject(bucket: string, key: string): Promise<ObjectRead> {
-    const info = await this.store.headObject(bucket, key);
+    const info = await this.localObject(bucket, key);
     if (info) return { info, cache: this.overlay && "hit", open: (range) => this.store.readObject(info, range) };
     if (this.overlay && !(await this.store.hasTombstone(bucket, key))) {
       await this.requireBucket(bucket);
@@ -203,6 +203,13 @@ export class Engine {
       return gone;
     };
     return listPage(mergedSource(local, remote, hidden), request);
+  }
+
+  /** The store's object, unless it is a mirror too old to trust (S3_OVERLAY_REVALIDATE) that the remote changed. */
+  private async localObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    const info = await this.store.headObject(bucket, key);
+    if (!info || !this.overlay?.isStale(info)) return info;
+    return this.overlay.revalidate(info);
   }
 
   // ---------------------------------------------------------------- multipart

@@ -94,6 +94,42 @@ export class Overlay {
     };
   }
 
+  /** Is this mirrored object older than S3_OVERLAY_REVALIDATE allows? */
+  isStale(info: ObjectInfo): boolean {
+    const maxAge = this.settings.revalidateMs;
+    if (maxAge === undefined || info.origin !== "remote" || !info.remote) return false;
+    return Date.now() - info.remote.fetchedAt.getTime() > maxAge;
+  }
+
+  /**
+   * Checks a stale mirrored object against the remote. Unchanged: it is kept
+   * (with a new fetch time) and returned. Changed or deleted remotely: the
+   * local mirror is dropped and undefined returned, so the caller reads afresh.
+   * With the remote unreachable the cached copy is served as it is.
+   */
+  async revalidate(info: ObjectInfo): Promise<ObjectInfo | undefined> {
+    let current: RemoteObject | undefined;
+    try {
+      current = await this.remote.head(info.bucket, info.key);
+    } catch {
+      return info;
+    }
+    return this.keyLocks.run(fillId(info.bucket, info.key), async () => {
+      const local = await this.store.headObject(info.bucket, info.key);
+      // a client wrote the key meanwhile: that is what readers get now
+      if (!local || local.origin !== "remote" || local.etag !== info.etag) return local;
+      if (current && current.etag === info.etag) {
+        return this.store.copyObject(local, info.bucket, info.key, {
+          etag: local.etag, headers: local.headers, userMetadata: local.userMetadata, origin: "remote",
+          remote: { ...local.remote!, fetchedAt: new Date() }, lastModified: local.lastModified,
+          checksum: local.checksum, partSizes: local.partSizes, chunkSize: local.chunkSize,
+        });
+      }
+      await this.store.deleteObject(info.bucket, info.key);
+      return undefined;
+    });
+  }
+
   /** A listing entry of a remote object the store does not have. */
   listedInfo(bucket: string, object: RemoteObject): ObjectInfo {
     return mirroredInfo(bucket, object);
