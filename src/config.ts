@@ -36,6 +36,11 @@ export interface OverlaySettings {
   negativeTtlMs: number;
   /** undefined: a cached object is a snapshot until evicted; else hits older than this are revalidated */
   revalidateMs?: number;
+  /** remote objects larger than this are cached in chunks */
+  chunkThreshold: number;
+  chunkSize: number;
+  /** chunks a sequential reader fetches ahead, in parallel */
+  maxInflightChunks: number;
 }
 
 export interface ServeConfig extends OverlaySettings {
@@ -179,8 +184,37 @@ function loadRemote(flags: Flags, env: Env): RemoteSettings | undefined {
   };
 }
 
+/** A byte count: 1048576, 64MiB, 16M, 1G (binary units). */
+export function parseSize(source: Source): number {
+  const match = /^(\d+)\s*(k|ki|kib|m|mi|mib|g|gi|gib|t|ti|tib|b)?$/i.exec(source.value.trim());
+  if (!match) throw invalid(source, "must be a size like 16777216, 16MiB or 1GiB");
+  const unit = (match[2] ?? "b").toLowerCase()[0]!;
+  const bytes = Number(match[1]) * ({ b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 } as Record<string, number>)[unit]!;
+  if (!Number.isSafeInteger(bytes)) throw invalid(source, "is too large");
+  return bytes;
+}
+
+function parseCount(source: Source, min: number, max: number): number {
+  if (!/^\d+$/.test(source.value.trim()) || Number(source.value) < min || Number(source.value) > max) {
+    throw invalid(source, `must be an integer from ${min} to ${max}`);
+  }
+  return Number(source.value);
+}
+
 function parseRevalidate(source: Source): number | undefined {
   return source.value.trim().toLowerCase() === "never" ? undefined : parseDuration(source);
+}
+
+function loadChunking(flags: Flags, env: Env): Pick<OverlaySettings, "chunkThreshold" | "chunkSize" | "maxInflightChunks"> {
+  const chunkSizeSource = pick(flags, env, "chunk-size", "S3_OVERLAY_CHUNK_SIZE", "16777216")!;
+  const chunkSize = parseSize(chunkSizeSource);
+  // chunks are checked in memory when read: keep them between 64 KiB and 1 GiB
+  if (chunkSize < 64 * 1024 || chunkSize > 1024 ** 3) throw invalid(chunkSizeSource, "must be between 64KiB and 1GiB");
+  return {
+    chunkThreshold: parseSize(pick(flags, env, "chunk-threshold", "S3_OVERLAY_CHUNK_THRESHOLD", "52428800")!),
+    chunkSize,
+    maxInflightChunks: parseCount(pick(flags, env, "max-inflight-chunks", "S3_OVERLAY_MAX_INFLIGHT_CHUNKS", "4")!, 1, 64),
+  };
 }
 
 export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConfig {
@@ -190,6 +224,7 @@ export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConf
     cacheEnabled: parseBoolean(pick(flags, env, "cache-enabled", "S3_OVERLAY_CACHE_ENABLED", "true")!),
     negativeTtlMs: parseDuration(pick(flags, env, "negative-ttl", "S3_OVERLAY_NEGATIVE_TTL", "30s")!),
     revalidateMs: parseRevalidate(pick(flags, env, "revalidate", "S3_OVERLAY_REVALIDATE", "never")!),
+    ...loadChunking(flags, env),
     host: parseHost(pick(flags, env, "host", "S3_OVERLAY_HOST", "127.0.0.1")!),
     port: parsePort(pick(flags, env, "port", "S3_OVERLAY_PORT", "8000")!),
     dataDir: path.resolve(nonEmpty(pick(flags, env, "data-dir", "S3_OVERLAY_DATA_DIR", "./.s3-overlay")!)),

@@ -117,13 +117,23 @@ export class Engine {
     throw errors.noSuchKey(key);
   }
 
-  /** An object for GET: a local hit never contacts the remote; a miss streams from it while filling the store. */
-  async getObject(bucket: string, key: string): Promise<ObjectRead> {
+  /**
+   * An object for GET: a local hit never contacts the remote; a miss streams
+   * from it while filling the store. `ranged`: the client wants part of it.
+   */
+  async getObject(bucket: string, key: string, ranged = false): Promise<ObjectRead> {
     const info = await this.localObject(bucket, key);
+    if (info?.chunkSize !== undefined && this.overlay) {
+      const whole = { start: 0, end: info.size - 1 };
+      return this.overlay.readChunked(info, (await this.overlay.chunks.isCached(info, whole)) ? "hit" : "miss");
+    }
+    if (info?.chunkSize !== undefined) {
+      throw new S3Error("ServiceUnavailable", `${bucket}/${key} is cached in chunks from a remote, and no remote is configured`);
+    }
     if (info) return { info, cache: this.overlay && "hit", open: (range) => this.store.readObject(info, range) };
     if (this.overlay && !(await this.store.hasTombstone(bucket, key))) {
       await this.requireBucket(bucket);
-      const found = await this.overlay.get(bucket, key);
+      const found = await this.overlay.get(bucket, key, ranged);
       if (found) return found;
     }
     await this.requireBucket(bucket);
@@ -149,7 +159,8 @@ export class Engine {
    */
   async copyObject(source: ObjectRead, bucket: string, key: string, meta: NewObject, precondition?: Precondition): Promise<ObjectInfo> {
     await this.requireBucket(bucket);
-    if (source.cache === undefined || source.cache === "hit") {
+    // a chunked manifest has no bytes of its own to share
+    if ((source.cache === undefined || source.cache === "hit") && source.info.chunkSize === undefined) {
       return this.commitChecked(bucket, key, precondition, () => this.store.copyObject(source.info, bucket, key, meta));
     }
     const staged = await this.store.stage(source.open());

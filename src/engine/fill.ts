@@ -1,61 +1,99 @@
-// One miss-fill: a single remote GET whose bytes go to a spool file, read by
-// every client that asked for the object meanwhile, and committed to the store
-// only once complete and verified (length, and MD5 where the ETag is one).
+// One miss-fill: remote bytes go to a spool file, read by every client that
+// asked for the object meanwhile, and committed to the store only once
+// complete and verified (length, and MD5 where the ETag is one).
+//
+// The first request asks for the first chunk's worth of bytes only: that is the
+// whole of a small object, and the size it reports decides the rest. A large
+// object (above the chunk threshold) hands that response over as its first
+// chunk; a medium one fetches the remainder with If-Match, so the two halves
+// are always the same version.
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
-import type { Remote, RemoteObject } from "./remote.js";
+import type { Remote, RemoteObject, RemoteRead } from "./remote.js";
 import { Spool } from "./spool.js";
 
 /** Called with the complete, verified spool file; returns true if it took the file. */
 export type CommitSpool = (path: string, object: RemoteObject) => Promise<boolean>;
+/** Called when the fill stops accepting readers (just before its spool is released). */
+export type Detach = () => void;
 
 const PLAIN_MD5 = /^[0-9a-f]{32}$/;
 
+/** What a fill found once the remote's headers were in. */
+export interface FillStart {
+  object: RemoteObject;
+  /** larger than the chunk threshold: read it in chunks; `firstChunk` carries chunk 0's bytes */
+  chunked: boolean;
+  firstChunk?: Readable;
+}
+
+export interface FillSizes {
+  chunkSize: number;
+  chunkThreshold: number;
+}
+
 export class Fill {
-  /** resolves with the remote object once its headers are in, or undefined for a remote 404 */
-  readonly ready: Promise<RemoteObject | undefined>;
+  /** resolves once the remote's headers are in, or with undefined for a remote 404 */
+  readonly ready: Promise<FillStart | undefined>;
   /** settles when the fill is over (committed, or failed and cleaned up); never rejects */
   readonly done: Promise<void>;
   private spool: Spool | undefined;
 
-  constructor(remote: Remote, bucket: string, key: string, spoolPath: string, commit: CommitSpool) {
-    let resolveReady!: (object: RemoteObject | undefined) => void;
+  constructor(remote: Remote, bucket: string, key: string, spoolPath: string, sizes: FillSizes, commit: CommitSpool, private readonly onDetach: Detach) {
+    let resolveReady!: (start: FillStart | undefined) => void;
     let rejectReady!: (error: unknown) => void;
     this.ready = new Promise((resolve, reject) => {
       resolveReady = resolve;
       rejectReady = reject;
     });
     this.ready.catch(() => undefined);
-    this.done = this.run(remote, bucket, key, spoolPath, commit, resolveReady, rejectReady).catch(() => undefined);
+    this.done = this.run(remote, bucket, key, spoolPath, sizes, commit, resolveReady, rejectReady).catch(() => undefined);
   }
 
-  /** Bytes of the object as they arrive; only valid after `ready` resolved with an object. */
-  reader(range: ByteRange): Readable {
-    return this.spool!.reader(range);
+  private detach(): void {
+    this.detached = true;
+    this.onDetach();
+  }
+
+  private detached = false;
+
+  /**
+   * Bytes of the object as they arrive (after `ready` resolved with an unchunked
+   * object); undefined once the fill is over: the object is then in the store.
+   */
+  reader(range: ByteRange): Readable | undefined {
+    return this.detached ? undefined : this.spool!.reader(range);
   }
 
   private async run(
-    remote: Remote, bucket: string, key: string, spoolPath: string, commit: CommitSpool,
-    resolveReady: (object: RemoteObject | undefined) => void, rejectReady: (error: unknown) => void,
+    remote: Remote, bucket: string, key: string, spoolPath: string, sizes: FillSizes, commit: CommitSpool,
+    resolveReady: (start: FillStart | undefined) => void, rejectReady: (error: unknown) => void,
   ): Promise<void> {
-    let read;
+    let first: RemoteRead | undefined;
     try {
-      read = await remote.get(bucket, key);
-      if (!read) return resolveReady(undefined);
+      first = await remote.getFirstBytes(bucket, key, sizes.chunkSize);
+      if (!first) return resolveReady(undefined);
+      if (first.object.size > sizes.chunkThreshold) {
+        return resolveReady({ object: first.object, chunked: true, firstChunk: first.body });
+      }
       this.spool = await Spool.create(spoolPath);
     } catch (error) {
-      read?.body.destroy();
+      first?.body.destroy();
       return rejectReady(error);
     }
-    const { object, body } = read;
+    const { object } = first;
     const spool = this.spool;
-    resolveReady(object);
+    resolveReady({ object, chunked: false });
     const md5 = PLAIN_MD5.test(object.etag) ? createHash("md5") : undefined;
+    let body: Readable = first.body;
     try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        md5?.update(chunk);
-        await spool.append(chunk);
+      await copyInto(body, spool, md5);
+      if (spool.written < object.size) {
+        const rest = await remote.get(bucket, key, { range: { start: spool.written, end: object.size - 1 }, ifMatch: object.etag });
+        if (!rest) throw new Error(`${bucket}/${key} disappeared from the remote during the fill`);
+        body = rest.body;
+        await copyInto(body, spool, md5);
       }
       if (spool.written !== object.size) {
         throw new Error(`remote sent ${spool.written} of ${object.size} bytes of ${bucket}/${key}`);
@@ -65,12 +103,21 @@ export class Fill {
       }
     } catch (error) {
       body.destroy();
+      this.detach();
       spool.fail(error as Error);
       await spool.release(true);
       return;
     }
     spool.finish();
     const taken = await commit(spool.path, object).catch(() => false);
+    this.detach();
     await spool.release(!taken);
+  }
+}
+
+async function copyInto(body: Readable, spool: Spool, md5: ReturnType<typeof createHash> | undefined): Promise<void> {
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    md5?.update(chunk);
+    await spool.append(chunk);
   }
 }

@@ -4,9 +4,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough, pipeline, type Readable } from "node:stream";
 import type { OverlaySettings } from "../config.js";
 import type { ByteRange, ObjectInfo, Store } from "../store/types.js";
+import { ChunkCache } from "./chunks.js";
 import { Fill } from "./fill.js";
 import type { KeyedMutex } from "./mutex.js";
 import type { Remote, RemoteObject } from "./remote.js";
@@ -24,6 +25,7 @@ export interface ObjectRead {
 const NEGATIVE_CACHE_LIMIT = 100_000;
 
 export class Overlay {
+  readonly chunks: ChunkCache;
   private readonly fills = new Map<string, Fill>();
   /** "bucket\nkey" -> when the remote 404 stops being trusted */
   private readonly notFound = new Map<string, number>();
@@ -36,7 +38,9 @@ export class Overlay {
     private readonly spoolDir: string,
     private readonly keyLocks: KeyedMutex,
     private readonly region: string,
-  ) {}
+  ) {
+    this.chunks = new ChunkCache(store, remote, spoolDir, settings, (info) => this.dropChanged(info));
+  }
 
   async start(): Promise<void> {
     // spool files of a previous run were never committed: they are garbage
@@ -66,32 +70,102 @@ export class Overlay {
     return mirroredInfo(bucket, object);
   }
 
-  /** GET of an object the store does not have: streams from the remote, filling the store on the way. */
-  async get(bucket: string, key: string): Promise<ObjectRead | undefined> {
+  /**
+   * GET of an object the store does not have: streams from the remote, filling
+   * the store on the way. A ranged read asks for the size first (HEAD), so a
+   * range in a large object fetches only the chunks it touches.
+   */
+  async get(bucket: string, key: string, ranged: boolean): Promise<ObjectRead | undefined> {
     if (this.isKnownMissing(bucket, key)) return undefined;
     if (!this.settings.cacheEnabled) return this.passThrough(bucket, key);
     const id = fillId(bucket, key);
     let fill = this.fills.get(id);
+    if (!fill && ranged) {
+      const head = await this.remote.head(bucket, key);
+      if (!head) {
+        this.rememberMissing(bucket, key);
+        return undefined;
+      }
+      if (head.size > this.settings.chunkThreshold) return this.readChunked(await this.commitManifest(bucket, key, head), "miss");
+      fill = this.fills.get(id);
+    }
     if (!fill) {
       const spoolPath = path.join(this.spoolDir, randomBytes(12).toString("hex"));
-      fill = new Fill(this.remote, bucket, key, spoolPath, (file, object) => this.commitMirror(bucket, key, file, object));
-      this.fills.set(id, fill);
-      const started = fill;
-      void started.done.then(() => {
+      const detach = () => {
         if (this.fills.get(id) === started) this.fills.delete(id);
-      });
+      };
+      const started: Fill = new Fill(this.remote, bucket, key, spoolPath, this.settings, (file, object) => this.commitMirror(bucket, key, file, object), detach);
+      fill = started;
+      this.fills.set(id, fill);
+      void started.done.then(detach);
     }
-    const object = await fill.ready;
-    if (!object) {
+    const start = await fill.ready;
+    if (!start) {
       this.rememberMissing(bucket, key);
       return undefined;
     }
+    const { object } = start;
+    if (start.chunked) {
+      const manifest = await this.commitManifest(bucket, key, object);
+      // every reader that joined this fill gets the same manifest; the first chunk's bytes are already on their way
+      if (start.firstChunk) this.chunks.adoptFirst(manifest, start.firstChunk);
+      start.firstChunk = undefined;
+      return this.readChunked(manifest, "miss");
+    }
     const running = fill;
+    const info = mirroredInfo(bucket, object);
     return {
-      info: mirroredInfo(bucket, object),
+      info,
       cache: "miss",
-      open: (range) => running.reader(range ?? { start: 0, end: object.size - 1 }),
+      open: (range) => running.reader(range ?? { start: 0, end: object.size - 1 }) ?? this.readCommitted(info, range),
     };
+  }
+
+  /** The fill ended between lookup and read: the same version is in the store now (or the read fails cleanly). */
+  private readCommitted(info: ObjectInfo, range: ByteRange | undefined): Readable {
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    this.store.headObject(info.bucket, info.key).then((stored) => {
+      if (!stored || stored.etag !== info.etag || stored.chunkSize !== undefined) {
+        return out.destroy(new Error(`${info.bucket}/${info.key} changed while it was being read`));
+      }
+      pipeline(this.store.readObject(stored, range), out, () => undefined);
+    }, (error: Error) => out.destroy(error));
+    return out;
+  }
+
+  /** A large object read from its chunks: those present are local, the others are fetched as they are touched. */
+  readChunked(manifest: ObjectInfo, cache: CacheStatus): ObjectRead {
+    return {
+      info: manifest,
+      cache,
+      open: (range) => this.chunks.read(manifest, range ?? { start: 0, end: manifest.size - 1 }),
+    };
+  }
+
+  /**
+   * Records a large remote object as a manifest (its bytes come in chunks). If a
+   * client wrote or deleted the key meanwhile, the chunks are read without being kept.
+   */
+  private commitManifest(bucket: string, key: string, object: RemoteObject): Promise<ObjectInfo> {
+    const info = { ...mirroredInfo(bucket, object), chunkSize: this.settings.chunkSize };
+    return this.keyLocks.run(fillId(bucket, key), async () => {
+      const local = await this.store.headObject(bucket, key);
+      if (local?.chunkSize === info.chunkSize && local.etag === info.etag) return local;
+      if (local || (await this.store.hasTombstone(bucket, key))) return info;
+      if (!(await this.store.getBucket(bucket))) await this.store.createBucket(bucket, this.region);
+      return this.store.commitObject(bucket, key, [], {
+        etag: info.etag, headers: info.headers, userMetadata: info.userMetadata, origin: "remote",
+        remote: info.remote, lastModified: info.lastModified, chunkSize: info.chunkSize,
+      });
+    });
+  }
+
+  /** The remote object behind a manifest changed (a chunk fetch got 412): forget the old version. */
+  private async dropChanged(info: ObjectInfo): Promise<void> {
+    await this.keyLocks.run(fillId(info.bucket, info.key), async () => {
+      const local = await this.store.headObject(info.bucket, info.key);
+      if (local?.chunkSize !== undefined && local.etag === info.etag) await this.store.deleteObject(info.bucket, info.key);
+    });
   }
 
   /** Is this mirrored object older than S3_OVERLAY_REVALIDATE allows? */
@@ -119,11 +193,15 @@ export class Overlay {
       // a client wrote the key meanwhile: that is what readers get now
       if (!local || local.origin !== "remote" || local.etag !== info.etag) return local;
       if (current && current.etag === info.etag) {
-        return this.store.copyObject(local, info.bucket, info.key, {
-          etag: local.etag, headers: local.headers, userMetadata: local.userMetadata, origin: "remote",
+        const touched = {
+          etag: local.etag, headers: local.headers, userMetadata: local.userMetadata, origin: "remote" as const,
           remote: { ...local.remote!, fetchedAt: new Date() }, lastModified: local.lastModified,
           checksum: local.checksum, partSizes: local.partSizes, chunkSize: local.chunkSize,
-        });
+        };
+        // a manifest committed again with the same identity keeps its chunks; an object shares its blobs
+        return local.chunkSize !== undefined
+          ? this.store.commitObject(info.bucket, info.key, [], touched)
+          : this.store.copyObject(local, info.bucket, info.key, touched);
       }
       await this.store.deleteObject(info.bucket, info.key);
       return undefined;

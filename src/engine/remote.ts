@@ -117,6 +117,19 @@ export class Remote {
     return { object: objectFromHeaders(key, response.headers), status: response.statusCode, body: response.body };
   }
 
+  /**
+   * GET of the first `count` bytes (all of a smaller object); the object's size
+   * comes from Content-Range. An empty object answers 416 to any range: then a plain GET.
+   */
+  async getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
+    try {
+      return await this.get(bucket, key, { range: { start: 0, end: count - 1 } });
+    } catch (error) {
+      if (error instanceof S3Error && error.code === "InvalidRange") return this.get(bucket, key);
+      throw error;
+    }
+  }
+
   async bucketExists(bucket: string): Promise<boolean> {
     const response = await this.send("HEAD", bucket, undefined, {});
     response.body.resume();

@@ -35,6 +35,10 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
       const operation = resolveOperation(method, target, req.headers);
       const context: S3Context = { requestId, method, operation, target, headers: req.headers, req, auth, engine, config };
       const result = await HANDLERS[operation](context);
+      if (result.body && typeof result.body === "object" && "pipe" in result.body) {
+        // once headers are out, a failing body can only abort the response: say why in the log
+        result.body.once("error", (error) => log.warn(`${method} ${resource} aborted mid-body: ${error.message}`));
+      }
       return toHttpResponse(result, requestId, method);
     } catch (error) {
       if (!(error instanceof S3Error)) log.error(`${method} ${resource} failed: ${(error as Error)?.stack ?? String(error)}`);

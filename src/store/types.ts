@@ -48,6 +48,29 @@ export interface ObjectInfo {
   partSizes?: number[];
   origin: Origin;
   remote?: RemoteIdentity;
+  /**
+   * Set for a mirrored large object whose bytes live in chunks of this size
+   * (see the chunk methods), not in the object itself: the object is a manifest.
+   */
+  chunkSize?: number;
+}
+
+/** One chunk of a large remote object: bytes [index * chunkSize, ...) of the version with that ETag. */
+export interface ChunkKey {
+  bucket: string;
+  key: string;
+  /** the remote ETag: chunks of two versions never mix */
+  etag: string;
+  chunkSize: number;
+  index: number;
+}
+
+export interface ChunkInfo extends ChunkKey {
+  size: number;
+  /** base64 CRC32 of the chunk's bytes, computed when it was written */
+  crc32: string;
+  /** last time the chunk was written or read (for LRU eviction) */
+  lastAccess: Date;
 }
 
 /** What the caller decides about a new object; size comes from the staged data. */
@@ -61,6 +84,8 @@ export interface NewObject {
   remote?: RemoteIdentity;
   /** defaults to now; mirrored objects keep the remote's Last-Modified */
   lastModified?: Date;
+  /** a manifest of a chunked large object: commit it with no staged data */
+  chunkSize?: number;
 }
 
 /**
@@ -163,6 +188,19 @@ export interface Store {
    */
   completeUpload(uploadId: string, partNumbers: number[], meta: NewObject): Promise<ObjectInfo>;
   abortUpload(uploadId: string): Promise<void>;
+
+  /**
+   * Chunks of large remote objects. A chunk is stored only while the bucket/key
+   * has a manifest object with the same etag and chunkSize; replacing or
+   * deleting the object (or its bucket) deletes its chunks.
+   */
+  putChunk(chunk: ChunkKey, data: StagedData, crc32: string): Promise<boolean>;
+  getChunk(chunk: ChunkKey): Promise<ChunkInfo | undefined>;
+  /** the whole chunk's bytes; marks it recently used */
+  readChunk(chunk: ChunkInfo): Readable;
+  deleteChunk(chunk: ChunkKey): Promise<void>;
+  /** chunks present for an object version, sorted by index */
+  listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]>;
 
   /** Tombstones: keys deleted locally that the remote may still have. */
   putTombstone(bucket: string, key: string): Promise<void>;

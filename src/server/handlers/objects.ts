@@ -24,7 +24,7 @@ async function readObject(context: S3Context, isGet: boolean): Promise<S3Respons
   const bucket = bucketOf(context);
   const key = keyOf(context);
   const found: { info: ObjectInfo; cache?: string; open?: ObjectRead["open"] } = isGet
-    ? await context.engine.getObject(bucket, key)
+    ? await context.engine.getObject(bucket, key, header(context, "range") !== undefined || queryParam(context, "partNumber") !== undefined)
     : await context.engine.statObject(bucket, key);
   const info = found.info;
   checkReadConditions(context.headers, { etag: info.etag, lastModified: info.lastModified });

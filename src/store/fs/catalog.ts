@@ -1,17 +1,17 @@
 // The SQLite index of the embedded store: buckets, objects (with the blob ids
-// holding their bytes), blob reference counts, multipart uploads and parts, and
-// tombstones. Every change is one short synchronous transaction; methods that
-// drop blob references return the ids no longer referenced, for the caller to delete.
+// holding their bytes), blob reference counts, multipart uploads and parts,
+// chunks of large remote objects, and tombstones. Every change is one short
+// synchronous transaction; methods that drop blob references return the ids no
+// longer referenced, for the caller to delete.
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { errors, S3Error } from "../../s3/errors.js";
-import type { BucketInfo, ChecksumAlgorithm, ListUploadsOptions, ObjectInfo, PartInfo, UploadInfo } from "../types.js";
+import type { BucketInfo, ChecksumAlgorithm, ChunkInfo, ChunkKey, ListUploadsOptions, ObjectInfo, PartInfo, UploadInfo } from "../types.js";
 import type { BlobRef } from "./blobs.js";
 import { keyRange, type KeyRange } from "./key-order.js";
 
-const SCHEMA_VERSION = 1;
-
 // TEXT keys compare with BINARY collation, i.e. in UTF-8 byte order: the order S3 lists in.
+// This is version 1; UPGRADES bring it (or an older data dir) to SCHEMA_VERSION.
 const SCHEMA = `
 CREATE TABLE buckets (
   name TEXT PRIMARY KEY,
@@ -64,6 +64,27 @@ CREATE TABLE tombstones (
 ) WITHOUT ROWID;
 `;
 
+// UPGRADES[i] turns catalog version i + 1 into i + 2.
+const UPGRADES = [
+  // Manifests of chunked large objects (objects.chunk_size) and their chunks.
+  // A chunk's blob is counted in blob_refs like any other, so crash recovery needs no special case.
+  `ALTER TABLE objects ADD COLUMN chunk_size INTEGER;
+  CREATE TABLE chunks (
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    crc32 TEXT NOT NULL,
+    last_access INTEGER NOT NULL,
+    PRIMARY KEY (bucket, key, etag, chunk_size, idx)
+  ) WITHOUT ROWID;`,
+];
+
+const SCHEMA_VERSION = 1 + UPGRADES.length;
+
 interface BucketRow {
   name: string;
   created_at: number;
@@ -82,6 +103,7 @@ interface ObjectRow {
   checksum: string | null;
   part_sizes: string | null;
   remote: string | null;
+  chunk_size: number | null;
 }
 
 interface StoredRow extends ObjectRow {
@@ -107,6 +129,17 @@ interface PartRow {
   blob: string | null;
 }
 
+interface ChunkRow {
+  bucket: string;
+  key: string;
+  etag: string;
+  chunk_size: number;
+  idx: number;
+  size: number;
+  crc32: string;
+  last_access: number;
+}
+
 /** An object as stored: its description and the blobs holding its bytes, in order. */
 export interface StoredObject {
   info: ObjectInfo;
@@ -117,8 +150,16 @@ export interface StoredObject {
 export type DescribeCompleted = (upload: UploadInfo, size: number, partSizes: number[]) => ObjectInfo;
 
 // HEAD and LIST skip the blob list: it can be long (one entry per part) and they do not need it.
-const INFO_COLUMNS = "bucket, key, size, etag, last_modified, origin, headers, user_metadata, checksum, part_sizes, remote";
+const INFO_COLUMNS = "bucket, key, size, etag, last_modified, origin, headers, user_metadata, checksum, part_sizes, remote, chunk_size";
 const OBJECT_COLUMNS = `${INFO_COLUMNS}, blobs`;
+
+const CHUNK_COLUMNS = "bucket, key, etag, chunk_size, idx, size, crc32, last_access";
+// The chunks primary key: every per-chunk statement is a point lookup on it.
+const CHUNK_KEY = "bucket = ? AND key = ? AND etag = ? AND chunk_size = ? AND idx = ?";
+
+// A read marks its chunk used at most this often: LRU needs no finer clock, and most
+// reads then write nothing (a PK select measured ~2 µs, select + UPDATE ~29 µs).
+const TOUCH_INTERVAL_MS = 1000;
 
 export class Catalog {
   private readonly db: Database.Database;
@@ -138,9 +179,13 @@ export class Catalog {
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
       db.transaction(() => {
-        const version = db.pragma("user_version", { simple: true }) as number;
-        if (version === 0) db.exec(SCHEMA);
-        else if (version !== SCHEMA_VERSION) throw new Error(`data dir ${dataDir} has catalog version ${version}; this s3-overlay knows ${SCHEMA_VERSION}`);
+        let version = db.pragma("user_version", { simple: true }) as number;
+        if (version > SCHEMA_VERSION) throw new Error(`data dir ${dataDir} has catalog version ${version}; this s3-overlay knows up to ${SCHEMA_VERSION}`);
+        if (version === 0) {
+          db.exec(SCHEMA);
+          version = 1;
+        }
+        for (; version < SCHEMA_VERSION; version++) db.exec(UPGRADES[version - 1]!);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     } catch (error) {
@@ -184,6 +229,7 @@ export class Catalog {
     return this.sql("INSERT OR IGNORE INTO buckets (name, created_at, region) VALUES (?, ?, ?)").run(name, createdAt.getTime(), region).changes > 0;
   }
 
+  // Chunks need no cleanup here: they live only while their manifest (an object) does.
   deleteBucket(name: string): void {
     return this.inTransaction(() => {
       this.requireBucket(name);
@@ -217,21 +263,34 @@ export class Catalog {
    * The stored object if it is still the version `info` describes. A version is
    * identified by ETag, size and Last-Modified (ms): a replacement that matches all
    * three has the same content (the ETag is the content's MD5 or the remote's identity).
+   * A manifest and a whole object of the same remote version are different versions.
    */
   getVersion(info: ObjectInfo): StoredObject | undefined {
     const stored = this.getObject(info.bucket, info.key);
-    const same = stored !== undefined && stored.info.etag === info.etag && stored.info.size === info.size && stored.info.lastModified.getTime() === info.lastModified.getTime();
+    const same =
+      stored !== undefined &&
+      stored.info.etag === info.etag &&
+      stored.info.size === info.size &&
+      stored.info.lastModified.getTime() === info.lastModified.getTime() &&
+      stored.info.chunkSize === info.chunkSize;
     return same ? stored : undefined;
   }
 
-  /** Inserts or replaces the object with bytes `blobs` (their references are added); returns the dead blob ids. */
+  /**
+   * Inserts or replaces the object with bytes `blobs` (their references are added);
+   * returns the dead blob ids. The key's chunks go too, unless the new version is the
+   * same manifest again (e.g. a revalidation refreshing fetchedAt): same ETag, size and
+   * chunk size mean the same bytes in the same chunks.
+   */
   putObject(info: ObjectInfo, blobs: BlobRef[]): string[] {
     return this.inTransaction(() => {
       this.requireBucket(info.bucket);
       for (const { id } of blobs) {
         this.sql("INSERT INTO blob_refs (id, refs) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET refs = refs + 1").run(id);
       }
-      const previous = this.sql<{ blobs: string }>("SELECT blobs FROM objects WHERE bucket = ? AND key = ?").get(info.bucket, info.key);
+      const previous = this.sql<{ blobs: string; etag: string; size: number; chunk_size: number | null }>(
+        "SELECT blobs, etag, size, chunk_size FROM objects WHERE bucket = ? AND key = ?",
+      ).get(info.bucket, info.key);
       this.sql(`INSERT OR REPLACE INTO objects (${OBJECT_COLUMNS}) VALUES (${OBJECT_COLUMNS.replace(/\w+/g, "?")})`).run(
         info.bucket,
         info.key,
@@ -244,11 +303,16 @@ export class Catalog {
         optionalJson(info.checksum),
         optionalJson(info.partSizes),
         optionalJson(info.remote),
+        info.chunkSize ?? null,
         JSON.stringify(blobs),
       );
       // A client write brings a locally deleted key back; a mirror fill must not.
       if (info.origin === "local") this.sql("DELETE FROM tombstones WHERE bucket = ? AND key = ?").run(info.bucket, info.key);
-      return previous ? this.dropRefs(blobIds(previous.blobs)) : [];
+      if (previous === undefined) return [];
+      const dead = this.dropRefs(blobIds(previous.blobs));
+      const sameManifest = previous.chunk_size !== null && previous.chunk_size === info.chunkSize && previous.etag === info.etag && previous.size === info.size;
+      if (!sameManifest) dead.push(...this.dropChunks(info.bucket, info.key));
+      return dead;
     });
   }
 
@@ -257,6 +321,7 @@ export class Catalog {
     return this.inTransaction(() => {
       const stored = this.getVersion(source);
       if (stored === undefined) throw errors.noSuchKey(source.key);
+      if (stored.info.chunkSize !== undefined) throw new Error(`${source.bucket}/${source.key} is a chunked manifest: it has no bytes to share; copy its data instead`);
       return this.putObject(target, stored.blobs);
     });
   }
@@ -265,7 +330,7 @@ export class Catalog {
     return this.inTransaction(() => {
       const row = this.sql<{ blobs: string }>("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING blobs").get(bucket, key);
       if (row === undefined) return { deleted: false, dead: [] };
-      return { deleted: true, dead: this.dropRefs(blobIds(row.blobs)) };
+      return { deleted: true, dead: [...this.dropRefs(blobIds(row.blobs)), ...this.dropChunks(bucket, key)] };
     });
   }
 
@@ -420,6 +485,84 @@ export class Catalog {
     return this.dropRefs(parts.flatMap((part) => (part.blob === null ? [] : [part.blob])));
   }
 
+  // ---- chunks of large remote objects
+
+  /**
+   * Stores `blob` as the chunk if bucket/key is a manifest with the chunk's ETag and
+   * chunk size (replacing an earlier copy of the chunk). Returns whether it was
+   * stored, and the dead blob ids; a refused blob was never referenced.
+   */
+  putChunk(chunk: ChunkKey, blob: BlobRef, crc32: string, now: Date): { stored: boolean; dead: string[] } {
+    return this.inTransaction(() => {
+      const manifest = this.sql<{ etag: string; size: number; chunk_size: number | null }>("SELECT etag, size, chunk_size FROM objects WHERE bucket = ? AND key = ?").get(
+        chunk.bucket,
+        chunk.key,
+      );
+      if (manifest === undefined || manifest.etag !== chunk.etag || manifest.chunk_size !== chunk.chunkSize) return { stored: false, dead: [] };
+      const expected = Math.min(chunk.chunkSize, manifest.size - chunk.index * chunk.chunkSize);
+      if (!Number.isSafeInteger(chunk.index) || chunk.index < 0 || expected <= 0 || blob.size !== expected) {
+        throw new Error(`chunk ${chunk.index} of ${chunk.bucket}/${chunk.key} (${manifest.size} bytes in chunks of ${chunk.chunkSize}) cannot hold ${blob.size} bytes`);
+      }
+      const key = chunkKeyParams(chunk);
+      const previous = this.sql<{ blob: string }>(`SELECT blob FROM chunks WHERE ${CHUNK_KEY}`).get(...key);
+      this.sql("INSERT INTO blob_refs (id, refs) VALUES (?, 1)").run(blob.id);
+      this.sql(`INSERT OR REPLACE INTO chunks (${CHUNK_COLUMNS}, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...key, blob.size, crc32, now.getTime(), blob.id);
+      return { stored: true, dead: previous ? this.dropRefs([previous.blob]) : [] };
+    });
+  }
+
+  getChunk(chunk: ChunkKey): ChunkInfo | undefined {
+    const row = this.sql<ChunkRow>(`SELECT ${CHUNK_COLUMNS} FROM chunks WHERE ${CHUNK_KEY}`).get(...chunkKeyParams(chunk));
+    return row && toChunkInfo(row);
+  }
+
+  /**
+   * The blob of `chunk` if the same bytes (size and CRC32) are still stored, marking
+   * the chunk used at `now` unless that was done less than TOUCH_INTERVAL_MS before.
+   */
+  touchChunk(chunk: ChunkInfo, now: number): BlobRef | undefined {
+    const key = chunkKeyParams(chunk);
+    const row = this.sql<{ blob: string; size: number; crc32: string; last_access: number }>(`SELECT blob, size, crc32, last_access FROM chunks WHERE ${CHUNK_KEY}`).get(...key);
+    if (row === undefined || row.size !== chunk.size || row.crc32 !== chunk.crc32) return undefined;
+    if (now - row.last_access >= TOUCH_INTERVAL_MS) this.sql(`UPDATE chunks SET last_access = ? WHERE ${CHUNK_KEY}`).run(now, ...key);
+    return { id: row.blob, size: row.size };
+  }
+
+  /** Returns the dead blob ids. */
+  deleteChunk(chunk: ChunkKey): string[] {
+    return this.inTransaction(() => {
+      const row = this.sql<{ blob: string }>(`DELETE FROM chunks WHERE ${CHUNK_KEY} RETURNING blob`).get(...chunkKeyParams(chunk));
+      return row ? this.dropRefs([row.blob]) : [];
+    });
+  }
+
+  listChunks(bucket: string, key: string, etag: string): ChunkInfo[] {
+    // Only one chunk size can be stored per version (the manifest's), so this is index order.
+    const rows = this.sql<ChunkRow>(`SELECT ${CHUNK_COLUMNS} FROM chunks WHERE bucket = ? AND key = ? AND etag = ? ORDER BY chunk_size, idx`).all(bucket, key, etag);
+    return rows.map(toChunkInfo);
+  }
+
+  /**
+   * Drops chunks whose manifest is gone or is another version (none should exist:
+   * every change that ends a manifest drops its chunks in the same transaction).
+   * Run at open before blob recovery, which then deletes their files.
+   */
+  dropStrayChunks(): void {
+    this.inTransaction(() => {
+      const stray = this.sql<{ blob: string }>(
+        `DELETE FROM chunks WHERE NOT EXISTS (
+          SELECT 1 FROM objects o WHERE o.bucket = chunks.bucket AND o.key = chunks.key AND o.etag = chunks.etag AND o.chunk_size = chunks.chunk_size
+        ) RETURNING blob`,
+      ).all();
+      this.dropRefs(stray.map((row) => row.blob));
+    });
+  }
+
+  private dropChunks(bucket: string, key: string): string[] {
+    const rows = this.sql<{ blob: string }>("DELETE FROM chunks WHERE bucket = ? AND key = ? RETURNING blob").all(bucket, key);
+    return this.dropRefs(rows.map((row) => row.blob));
+  }
+
   // ---- tombstones
 
   putTombstone(bucket: string, key: string): void {
@@ -468,12 +611,30 @@ function toObjectInfo(row: ObjectRow): ObjectInfo {
   };
   if (row.checksum !== null) info.checksum = JSON.parse(row.checksum);
   if (row.part_sizes !== null) info.partSizes = JSON.parse(row.part_sizes);
+  if (row.chunk_size !== null) info.chunkSize = row.chunk_size;
   if (row.remote !== null) {
     // Dates were stored by JSON.stringify as ISO strings (millisecond precision).
     const remote = JSON.parse(row.remote);
     info.remote = { etag: remote.etag, size: remote.size, lastModified: new Date(remote.lastModified), fetchedAt: new Date(remote.fetchedAt) };
   }
   return info;
+}
+
+function chunkKeyParams(chunk: ChunkKey): [string, string, string, number, number] {
+  return [chunk.bucket, chunk.key, chunk.etag, chunk.chunkSize, chunk.index];
+}
+
+function toChunkInfo(row: ChunkRow): ChunkInfo {
+  return {
+    bucket: row.bucket,
+    key: row.key,
+    etag: row.etag,
+    chunkSize: row.chunk_size,
+    index: row.idx,
+    size: row.size,
+    crc32: row.crc32,
+    lastAccess: new Date(row.last_access),
+  };
 }
 
 function toUploadInfo(row: UploadRow): UploadInfo {

@@ -2,6 +2,8 @@
 // in SQLite (catalog.ts). A write stages its bytes in tmp/, renames them into
 // blobs/ and then commits one catalog transaction, so a half-written object is
 // never visible; files the catalog stops referencing are deleted afterwards.
+// Large remote objects are manifests (chunkSize set, no bytes of their own) whose
+// bytes are cached as chunks, each in its own blob, while that manifest stays.
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { Readable } from "node:stream";
@@ -10,6 +12,8 @@ import type {
   BucketInfo,
   ByteRange,
   Checksum,
+  ChunkInfo,
+  ChunkKey,
   ListOptions,
   ListUploadsOptions,
   NewObject,
@@ -32,6 +36,7 @@ export async function openFsStore(dataDir: string): Promise<FsStore> {
   const catalog = Catalog.open(dataDir);
   const files = new BlobFiles(dataDir);
   try {
+    catalog.dropStrayChunks();
     await files.recover((shard) => catalog.referencedBlobs(shard));
   } catch (error) {
     catalog.close();
@@ -109,7 +114,9 @@ export class FsStore implements Store {
     return this.catalog.headObject(bucket, key);
   }
 
+  /** Throws for a manifest: its bytes are in chunks (readChunk). */
   readObject(info: ObjectInfo, range?: ByteRange): Readable {
+    if (info.chunkSize !== undefined) throw new Error(`${info.bucket}/${info.key} is a chunked manifest: read its chunks instead`);
     const stored = this.catalog.getVersion(info);
     if (stored === undefined) return failingStream(errors.noSuchKey(info.key));
     const size = stored.info.size;
@@ -127,18 +134,22 @@ export class FsStore implements Store {
     return new FsStagedData(this.files, id, size);
   }
 
+  /** A manifest (meta.chunkSize) takes no data; its size is meta.remote.size. */
   async commitObject(bucket: string, key: string, data: StagedData[], meta: NewObject): Promise<ObjectInfo> {
     requireWellFormedKey(key);
+    if (meta.chunkSize !== undefined) requireManifest(data, meta);
     const staged = this.takeStaged(data);
     const blobs = await this.publish(staged);
-    const size = staged.reduce((sum, part) => sum + part.size, 0);
+    const size = meta.chunkSize === undefined ? staged.reduce((sum, part) => sum + part.size, 0) : meta.remote!.size;
     const info = describeObject(bucket, key, size, meta);
     this.commitCatalog(blobs, () => this.catalog.putObject(info, blobs));
     return info;
   }
 
+  /** Not for manifests, as source or as target: chunks belong to one bucket/key. */
   async copyObject(source: ObjectInfo, bucket: string, key: string, meta: NewObject): Promise<ObjectInfo> {
     requireWellFormedKey(key);
+    requireNoChunkSize(meta);
     const info = describeObject(bucket, key, source.size, meta);
     this.files.remove(this.catalog.copyObject(source, info));
     return info;
@@ -194,6 +205,7 @@ export class FsStore implements Store {
   }
 
   async completeUpload(uploadId: string, partNumbers: number[], meta: NewObject): Promise<ObjectInfo> {
+    requireNoChunkSize(meta);
     const { info, dead } = this.catalog.completeUpload(uploadId, partNumbers, (upload, size, partSizes) =>
       describeObject(upload.bucket, upload.key, size, { ...meta, partSizes: meta.partSizes ?? partSizes }),
     );
@@ -203,6 +215,51 @@ export class FsStore implements Store {
 
   async abortUpload(uploadId: string): Promise<void> {
     this.files.remove(this.catalog.abortUpload(uploadId));
+  }
+
+  // ---- chunks of large remote objects
+
+  /** Stores the chunk only if bucket/key is a manifest of its ETag and chunk size; otherwise discards `data` and returns false. */
+  async putChunk(chunk: ChunkKey, data: StagedData, crc32: string): Promise<boolean> {
+    const staged = this.takeStaged([data])[0]!;
+    const blob = { id: staged.id, size: staged.size };
+    try {
+      // Always a blob, even for 0 bytes: a chunk is read from its file.
+      await this.files.publish(blob.id);
+    } catch (error) {
+      await this.files.removeStaged(blob.id);
+      throw error;
+    }
+    let stored = false;
+    this.commitCatalog([blob], () => {
+      const result = this.catalog.putChunk(chunk, blob, crc32, new Date());
+      stored = result.stored;
+      // a refused chunk's blob was never referenced: it is dead too
+      return stored ? result.dead : [blob.id];
+    });
+    return stored;
+  }
+
+  async getChunk(chunk: ChunkKey): Promise<ChunkInfo | undefined> {
+    return this.catalog.getChunk(chunk);
+  }
+
+  /**
+   * Streams the chunk's blob, pinned like readObject's. If the chunk was deleted or
+   * rewritten with other bytes since `chunk` was read, the stream errors with NoSuchKey.
+   */
+  readChunk(chunk: ChunkInfo): Readable {
+    const blob = this.catalog.touchChunk(chunk, Date.now());
+    if (blob === undefined) return failingStream(errors.noSuchKey(chunk.key));
+    return this.files.read([blob], { start: 0, end: blob.size - 1 }, chunk.key);
+  }
+
+  async deleteChunk(chunk: ChunkKey): Promise<void> {
+    this.files.remove(this.catalog.deleteChunk(chunk));
+  }
+
+  async listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]> {
+    return this.catalog.listChunks(bucket, key, etag);
   }
 
   // ---- tombstones
@@ -270,6 +327,16 @@ function requireWellFormedKey(key: string): void {
   if (!isWellFormedKey(key)) throw errors.invalidArgument("Object key is not valid UTF-8", "key", key);
 }
 
+function requireManifest(data: StagedData[], meta: NewObject): void {
+  if (data.length > 0) throw new Error("a manifest (chunkSize set) is committed without staged data");
+  if (meta.remote === undefined) throw new Error("a manifest (chunkSize set) needs meta.remote: its size is the remote object's");
+  if (!Number.isSafeInteger(meta.chunkSize) || meta.chunkSize! <= 0) throw new Error(`invalid chunk size ${meta.chunkSize}`);
+}
+
+function requireNoChunkSize(meta: NewObject): void {
+  if (meta.chunkSize !== undefined) throw new Error("only commitObject makes a manifest (chunkSize set)");
+}
+
 function describeObject(bucket: string, key: string, size: number, meta: NewObject): ObjectInfo {
   const info: ObjectInfo = {
     bucket,
@@ -284,6 +351,7 @@ function describeObject(bucket: string, key: string, size: number, meta: NewObje
   if (meta.checksum !== undefined) info.checksum = { ...meta.checksum };
   if (meta.partSizes !== undefined) info.partSizes = [...meta.partSizes];
   if (meta.remote !== undefined) info.remote = { ...meta.remote };
+  if (meta.chunkSize !== undefined) info.chunkSize = meta.chunkSize;
   return info;
 }
 

@@ -1,0 +1,258 @@
+// Chunked caching of large remote objects. A chunk is identified by bucket,
+// key, remote ETag, chunk size and index; it is fetched with If-Match so one
+// response is never assembled from two versions, checksummed when written and
+// verified when read (a corrupt chunk is fetched again, never served).
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { crc32 } from "node:zlib";
+import { S3Error } from "../s3/errors.js";
+import type { ByteRange, ChunkInfo, ChunkKey, ObjectInfo, Store } from "../store/types.js";
+import type { Remote } from "./remote.js";
+import { Spool } from "./spool.js";
+
+export interface ChunkSettings {
+  chunkThreshold: number;
+  chunkSize: number;
+  /** chunks fetched ahead of a sequential reader, at most, per read */
+  maxInflightChunks: number;
+}
+
+/** Counters for status and tests: what came from where. */
+export interface ChunkStats {
+  fetched: number;
+  fetchedBytes: number;
+  hits: number;
+  corrupt: number;
+}
+
+/** One chunk being fetched from the remote: readers tail its spool file. */
+interface ChunkFill {
+  spool: Promise<Spool>;
+  size: number;
+  /** settles when the chunk is committed (or failed); never rejects */
+  done: Promise<void>;
+}
+
+export class ObjectChangedError extends S3Error {
+  constructor(bucket: string, key: string) {
+    super("PreconditionFailed", `${bucket}/${key} changed on the remote during the read; retry to read the new version`, { Condition: "If-Match" });
+  }
+}
+
+export class ChunkCache {
+  readonly stats: ChunkStats = { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0 };
+  private readonly fills = new Map<string, ChunkFill>();
+  /** where each object's last read ended: a read starting there is sequential */
+  private readonly lastEnds = new Map<string, number>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly remote: Remote,
+    private readonly spoolDir: string,
+    readonly settings: ChunkSettings,
+    /** called when the remote object changed under a manifest */
+    private readonly onChanged: (info: ObjectInfo) => Promise<void>,
+  ) {}
+
+  /** Are all chunks of this range in the store? */
+  async isCached(info: ObjectInfo, range: ByteRange): Promise<boolean> {
+    const present = new Set((await this.store.listChunks(info.bucket, info.key, info.etag)).map((chunk) => chunk.index));
+    for (let index = first(range, info); index <= last(range, info); index++) if (!present.has(index)) return false;
+    return true;
+  }
+
+  /** The bytes of `range`, chunk after chunk, with the next chunks fetched ahead for sequential readers. */
+  read(info: ObjectInfo, range: ByteRange): Readable {
+    const chunkSize = info.chunkSize!;
+    const objectId = `${info.bucket}\n${info.key}\n${info.etag}`;
+    // a whole-object read, or a range continuing where the last one ended, reads ahead
+    const sequential = (range.start === 0 && range.end === info.size - 1) || this.lastEnds.get(objectId) === range.start - 1;
+    this.lastEnds.set(objectId, range.end);
+    if (this.lastEnds.size > 10_000) this.lastEnds.delete(this.lastEnds.keys().next().value!);
+    const lastIndex = Math.floor((info.size - 1) / chunkSize);
+    let index = first(range, info);
+    const end = last(range, info);
+    let current: Readable | undefined;
+    let opening = false;
+    const cache = this;
+
+    // Next chunk, once the current one has ended. Called from the stream's own
+    // events, not only from read(): read() is not called again while a push is pending.
+    const pull = (): void => {
+      if (current || opening || out.destroyed) return;
+      if (index > end) return void out.push(null);
+      const chunkStart = index * chunkSize;
+      const within = { start: Math.max(range.start, chunkStart) - chunkStart, end: Math.min(range.end, chunkStart + chunkSize - 1) - chunkStart };
+      const aheadEnd = Math.min(sequential ? lastIndex : end, index + cache.settings.maxInflightChunks);
+      for (let ahead = index + 1; ahead <= aheadEnd; ahead++) cache.prefetch(info, ahead);
+      const thisIndex = index++;
+      opening = true;
+      cache.open(info, thisIndex, within).then((stream) => {
+        opening = false;
+        if (out.destroyed) return void stream.destroy();
+        current = stream;
+        stream.on("data", (data: Buffer) => {
+          if (!out.push(data)) stream.pause();
+        });
+        stream.once("end", () => {
+          current = undefined;
+          pull();
+        });
+        stream.once("error", (error) => out.destroy(error));
+      }, (error: Error) => out.destroy(error));
+    };
+    const out = new Readable({
+      highWaterMark: 1 << 20,
+      read() {
+        if (current) current.resume();
+        else pull();
+      },
+      destroy(error, callback) {
+        current?.destroy();
+        callback(error);
+      },
+    });
+    return out;
+  }
+
+  /** Starts fetching a chunk unless it is present or on its way. */
+  private prefetch(info: ObjectInfo, index: number): void {
+    const key = chunkKey(info, index);
+    if (this.fills.has(chunkId(key))) return;
+    void this.store.getChunk(key).then((present) => {
+      if (!present) this.fill(info, key);
+    }).catch(() => undefined);
+  }
+
+  /** A stream of bytes `within` one chunk: verified local bytes, or the bytes of a fill as they arrive. */
+  private async open(info: ObjectInfo, index: number, within: ByteRange): Promise<Readable> {
+    const key = chunkKey(info, index);
+    const inFlight = this.fills.get(chunkId(key));
+    if (inFlight) {
+      const spool = await inFlight.spool;
+      // still in flight after the await: its spool is open (else the chunk is in the store now)
+      if (this.fills.get(chunkId(key)) === inFlight) return spool.reader(within);
+    }
+    const present = await this.store.getChunk(key);
+    if (present) {
+      const bytes = await this.verified(present);
+      if (bytes) {
+        this.stats.hits++;
+        return Readable.from([bytes.subarray(within.start, within.end + 1)]);
+      }
+    }
+    return (await this.fill(info, key).spool).reader(within);
+  }
+
+  /** The chunk's bytes if its checksum still matches; a corrupt chunk is deleted. */
+  private async verified(chunk: ChunkInfo): Promise<Buffer | undefined> {
+    const parts: Buffer[] = [];
+    try {
+      for await (const part of this.store.readChunk(chunk) as AsyncIterable<Buffer>) parts.push(part);
+    } catch {
+      parts.length = 0;
+    }
+    const bytes = Buffer.concat(parts);
+    if (bytes.length === chunk.size && crc32Base64(bytes) === chunk.crc32) return bytes;
+    this.stats.corrupt++;
+    await this.store.deleteChunk(chunk);
+    return undefined;
+  }
+
+  /** Chunk 0's bytes arrived with the request that discovered the object is large: use them. */
+  adoptFirst(info: ObjectInfo, body: Readable): void {
+    const key = chunkKey(info, 0);
+    if (this.fills.has(chunkId(key))) return void body.destroy();
+    this.fill(info, key, body);
+  }
+
+  /**
+   * One chunk into a spool, committed when complete: from `source` when given,
+   * else a remote ranged GET with If-Match the manifest's ETag.
+   */
+  private fill(info: ObjectInfo, key: ChunkKey, source?: Readable): ChunkFill {
+    const id = chunkId(key);
+    const existing = this.fills.get(id);
+    if (existing) return existing;
+    const start = key.index * key.chunkSize;
+    const size = Math.min(key.chunkSize, info.size - start);
+    const spoolPath = path.join(this.spoolDir, `chunk-${randomBytes(12).toString("hex")}`);
+    const spool = Spool.create(spoolPath);
+    // the fill leaves the map before its spool is released: nobody joins a closed spool
+    const detach = () => {
+      if (this.fills.get(id) === fill) this.fills.delete(id);
+    };
+    const done = spool.then((opened) => this.download(info, key, size, opened, detach, source)).catch(() => undefined).finally(detach);
+    const fill: ChunkFill = { spool, size, done };
+    this.fills.set(id, fill);
+    return fill;
+  }
+
+  private async download(info: ObjectInfo, key: ChunkKey, size: number, spool: Spool, detach: () => void, source?: Readable): Promise<void> {
+    const start = key.index * key.chunkSize;
+    let checksum = 0;
+    let body = source;
+    try {
+      if (!body) {
+        const read = await this.remote.get(info.bucket, info.key, { range: { start, end: start + size - 1 }, ifMatch: info.etag });
+        if (!read) throw new ObjectChangedError(info.bucket, info.key);
+        body = read.body;
+      }
+      for await (let data of body as AsyncIterable<Buffer>) {
+        // a remote that ignored the range sends more than the chunk: keep the chunk's bytes only
+        if (spool.written + data.length > size) data = data.subarray(0, size - spool.written);
+        checksum = crc32(data, checksum);
+        await spool.append(data);
+        if (spool.written === size) break;
+      }
+      if (spool.written !== size) throw new Error(`remote sent ${spool.written} of ${size} bytes of chunk ${key.index} of ${info.bucket}/${info.key}`);
+    } catch (error) {
+      body?.destroy();
+      const failure = error instanceof S3Error && error.code === "PreconditionFailed" ? new ObjectChangedError(info.bucket, info.key) : (error as Error);
+      detach();
+      spool.fail(failure);
+      await spool.release(true);
+      if (failure instanceof ObjectChangedError) await this.onChanged(info).catch(() => undefined);
+      throw failure;
+    }
+    spool.finish();
+    this.stats.fetched++;
+    this.stats.fetchedBytes += size;
+    let taken = false;
+    try {
+      const staged = await this.store.adoptFile(spool.path);
+      taken = true;
+      await this.store.putChunk(key, staged, crc32Base64FromValue(checksum));
+    } finally {
+      detach();
+      await spool.release(!taken);
+    }
+  }
+}
+
+function chunkKey(info: ObjectInfo, index: number): ChunkKey {
+  return { bucket: info.bucket, key: info.key, etag: info.etag, chunkSize: info.chunkSize!, index };
+}
+
+function chunkId(key: ChunkKey): string {
+  return `${key.bucket}\n${key.key}\n${key.etag}\n${key.chunkSize}\n${key.index}`;
+}
+
+function first(range: ByteRange, info: ObjectInfo): number {
+  return Math.floor(range.start / info.chunkSize!);
+}
+
+function last(range: ByteRange, info: ObjectInfo): number {
+  return Math.floor(range.end / info.chunkSize!);
+}
+
+function crc32Base64(bytes: Buffer): string {
+  return crc32Base64FromValue(crc32(bytes));
+}
+
+function crc32Base64FromValue(value: number): string {
+  const digest = Buffer.alloc(4);
+  digest.writeUInt32BE(value >>> 0);
+  return digest.toString("base64");
+}
