@@ -1,0 +1,81 @@
+// The benchmark suite (`npm run bench`): s3-overlay against baselines measured
+// in the same run, on the same disk. Prints one Markdown table and writes it to
+// tmp/bench/results.md.
+//   npm run bench -- [--only local|overlay] [--trials N] [--size-mb N]
+//     --only     run one group (default both)
+//     --trials   trials per comparison (default 5; the 1 GiB overlay miss runs at most 3)
+//     --size-mb  size of the big object in MiB (default 1024; smaller for a quick check)
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { constants } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { setGlobalDispatcher } from "undici";
+import { benchAgent } from "./lib/agent.mjs";
+import { makeFile } from "./lib/files.mjs";
+import { killAllStarted } from "./lib/processes.mjs";
+import { attempt, renderTable } from "./lib/report.mjs";
+import { benchLocal } from "./local.mjs";
+import { benchOverlay } from "./overlay.mjs";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BENCH_DIR = join(ROOT, "tmp", "bench");
+const GROUPS = ["local", "overlay"];
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: { only: { type: "string" }, trials: { type: "string", default: "5" }, "size-mb": { type: "string", default: "1024" } },
+  });
+  if (values.only !== undefined && !GROUPS.includes(values.only)) throw new Error(`--only must be one of ${GROUPS.join(", ")}`);
+  const trials = Number(values.trials);
+  const sizeMib = Number(values["size-mb"]);
+  if (!Number.isInteger(trials) || trials < 1) throw new Error("--trials must be a positive integer");
+  if (!Number.isInteger(sizeMib) || sizeMib < 1) throw new Error("--size-mb must be a positive integer");
+  return { groups: values.only ? [values.only] : GROUPS, trials, sizeBytes: sizeMib * 2 ** 20 };
+}
+
+function describeRun(options) {
+  let commit = "unknown";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+  } catch {}
+  return `s3-overlay benchmark, ${new Date().toISOString()}, node ${process.version}, commit ${commit} (+ working tree), groups ${options.groups.join("+")}, ${options.trials} trials`;
+}
+
+const options = parseOptions();
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"; // the SDK's Node 20 notice, once per run
+setGlobalDispatcher(benchAgent()); // timePut and plain GETs use undici's global dispatcher
+await mkdir(BENCH_DIR, { recursive: true });
+const workDir = await mkdtemp(join(BENCH_DIR, "run-"));
+// an interrupted run still leaves nothing behind (RGW stops itself once we are gone)
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    killAllStarted();
+    rmSync(workDir, { recursive: true, force: true });
+    process.exit(128 + constants.signals[signal]);
+  });
+}
+
+const started = Date.now();
+const rows = [];
+try {
+  const bigFile = await makeFile(join(workDir, "big.bin"), options.sizeBytes);
+  if (options.groups.includes("local")) {
+    console.error("local mode (issue #2) ...");
+    rows.push(...(await attempt("local", () => benchLocal({ workDir: join(workDir, "local"), bigFile, ...options }))));
+  }
+  if (options.groups.includes("overlay")) {
+    console.error("overlay mode against Ceph RGW (issue #3) ...");
+    const overlayOptions = { workDir: join(workDir, "overlay"), bigFile, sizeBytes: options.sizeBytes, trials: Math.min(options.trials, 3) };
+    rows.push(...(await attempt("overlay", () => benchOverlay(overlayOptions))));
+  }
+} finally {
+  killAllStarted();
+  rmSync(workDir, { recursive: true, force: true });
+}
+
+const report = `${describeRun(options)}; took ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${renderTable(rows)}\n`;
+console.log(`\n${report}`);
+await writeFile(join(BENCH_DIR, "results.md"), report);
