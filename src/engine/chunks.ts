@@ -4,12 +4,16 @@
 // verified when read (a corrupt chunk is fetched again, never served).
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { Readable } from "node:stream";
+import { once } from "node:events";
+import { PassThrough, pipeline, Readable } from "node:stream";
 import { crc32 } from "node:zlib";
 import { S3Error } from "../s3/errors.js";
 import type { ByteRange, ChunkInfo, ChunkKey, ObjectInfo, Store } from "../store/types.js";
 import type { Remote } from "./remote.js";
 import { Spool } from "./spool.js";
+
+/** chunks are verified in blocks of this size */
+const BLOCK_SIZE = 1 << 20;
 
 export interface ChunkSettings {
   chunkThreshold: number;
@@ -24,6 +28,8 @@ export interface ChunkStats {
   fetchedBytes: number;
   hits: number;
   corrupt: number;
+  /** reads that joined a chunk fetch already running */
+  coalesced: number;
 }
 
 /** One chunk being fetched from the remote: readers tail its spool file. */
@@ -32,6 +38,8 @@ interface ChunkFill {
   size: number;
   /** settles when the chunk is committed (or failed); never rejects */
   done: Promise<void>;
+  /** why it failed, once done */
+  error?: Error;
 }
 
 export class ObjectChangedError extends S3Error {
@@ -41,7 +49,7 @@ export class ObjectChangedError extends S3Error {
 }
 
 export class ChunkCache {
-  readonly stats: ChunkStats = { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0 };
+  readonly stats: ChunkStats = { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0, coalesced: 0 };
   private readonly fills = new Map<string, ChunkFill>();
   /** where each object's last read ended: a read starting there is sequential */
   private readonly lastEnds = new Map<string, number>();
@@ -130,34 +138,98 @@ export class ChunkCache {
     const key = chunkKey(info, index);
     const inFlight = this.fills.get(chunkId(key));
     if (inFlight) {
+      this.stats.coalesced++;
       const spool = await inFlight.spool;
       // still in flight after the await: its spool is open (else the chunk is in the store now)
       if (this.fills.get(chunkId(key)) === inFlight) return spool.reader(within);
     }
     const present = await this.store.getChunk(key);
     if (present) {
-      const bytes = await this.verified(present);
-      if (bytes) {
-        this.stats.hits++;
-        return Readable.from([bytes.subarray(within.start, within.end + 1)]);
-      }
+      this.stats.hits++;
+      return this.verifiedReader(info, present, within);
     }
     return (await this.fill(info, key).spool).reader(within);
   }
 
-  /** The chunk's bytes if its checksum still matches; a corrupt chunk is deleted. */
-  private async verified(chunk: ChunkInfo): Promise<Buffer | undefined> {
-    const parts: Buffer[] = [];
-    try {
-      for await (const part of this.store.readChunk(chunk) as AsyncIterable<Buffer>) parts.push(part);
-    } catch {
-      parts.length = 0;
-    }
-    const bytes = Buffer.concat(parts);
-    if (bytes.length === chunk.size && crc32Base64(bytes) === chunk.crc32) return bytes;
+  /**
+   * The bytes `within` a stored chunk, each block checked against its CRC32
+   * before any of it is sent, so memory per reader is one block, not one chunk.
+   * A corrupt block deletes the chunk, and the rest comes from a fresh fetch.
+   */
+  private verifiedReader(info: ObjectInfo, chunk: ChunkInfo, within: ByteRange): Readable {
+    const out = new PassThrough({ highWaterMark: BLOCK_SIZE });
+    const blocks = decodeBlockChecksums(chunk.crc32);
+    const source = this.store.readChunk(chunk);
+    out.once("close", () => source.destroy());
+    const send = async (bytes: Buffer): Promise<void> => {
+      if (!out.write(bytes)) await once(out, "drain");
+    };
+    void (async () => {
+      let block = 0;
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      try {
+        for await (let data of source as AsyncIterable<Buffer>) {
+          while (data.length > 0) {
+            const blockStart = block * blocks.blockSize;
+            const blockLength = Math.min(blocks.blockSize, chunk.size - blockStart);
+            const take = Math.min(data.length, blockLength - pendingBytes);
+            pending.push(data.subarray(0, take));
+            pendingBytes += take;
+            data = data.subarray(take);
+            if (pendingBytes < blockLength) continue;
+            const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+            pending = [];
+            pendingBytes = 0;
+            if (crc32(bytes) !== blocks.crcs[block]) {
+              source.destroy();
+              return await this.refetchRest(info, chunk, { start: Math.max(within.start, blockStart), end: within.end }, out);
+            }
+            const from = Math.max(within.start, blockStart) - blockStart;
+            const to = Math.min(within.end + 1, blockStart + blockLength) - blockStart;
+            if (to > from) await send(bytes.subarray(from, to));
+            block++;
+            if (block * blocks.blockSize > within.end) {
+              source.destroy();
+              return void out.end();
+            }
+          }
+        }
+        throw new Error(`chunk ${chunk.index} of ${chunk.bucket}/${chunk.key} is shorter than recorded`);
+      } catch {
+        if (out.destroyed) return;
+        // unreadable (deleted meanwhile, I/O error, short): fetch it again. Nothing was sent from
+        // the failing block on, and whole blocks before it went out verified.
+        await this.refetchRest(info, chunk, { start: Math.max(within.start, block * blocks.blockSize), end: within.end }, out)
+          .catch((failure: Error) => out.destroy(failure));
+      }
+    })();
+    return out;
+  }
+
+  /** After a corrupt or unreadable stored chunk: drop it and stream `rest` from a new fetch into `out`. */
+  private async refetchRest(info: ObjectInfo, chunk: ChunkInfo, rest: ByteRange, out: PassThrough): Promise<void> {
     this.stats.corrupt++;
     await this.store.deleteChunk(chunk);
-    return undefined;
+    const reader = (await this.fill(info, chunk).spool).reader(rest);
+    pipeline(reader, out, () => undefined);
+  }
+
+  /**
+   * Warm: makes sure chunk `index` is in the store, fetching it unless it is
+   * present. Resolves with the bytes fetched (0 if it was there) once committed.
+   */
+  async ensure(info: ObjectInfo, index: number): Promise<number> {
+    const key = chunkKey(info, index);
+    let fill = this.fills.get(chunkId(key));
+    if (!fill) {
+      if (await this.store.getChunk(key)) return 0;
+      fill = this.fill(info, key);
+    }
+    await fill.done;
+    if (fill.error) throw fill.error;
+    if (!(await this.store.getChunk(key))) throw new Error(`chunk ${index} of ${info.bucket}/${info.key} was fetched but not kept (the object changed locally)`);
+    return fill.size;
   }
 
   /** Chunk 0's bytes arrived with the request that discovered the object is large: use them. */
@@ -183,7 +255,9 @@ export class ChunkCache {
     const detach = () => {
       if (this.fills.get(id) === fill) this.fills.delete(id);
     };
-    const done = spool.then((opened) => this.download(info, key, size, opened, detach, source)).catch(() => undefined).finally(detach);
+    const done = spool.then((opened) => this.download(info, key, size, opened, detach, source)).then(() => undefined, (error: Error) => {
+      fill.error = error;
+    }).finally(detach);
     const fill: ChunkFill = { spool, size, done };
     this.fills.set(id, fill);
     return fill;
@@ -191,7 +265,10 @@ export class ChunkCache {
 
   private async download(info: ObjectInfo, key: ChunkKey, size: number, spool: Spool, detach: () => void, source?: Readable): Promise<void> {
     const start = key.index * key.chunkSize;
-    let checksum = 0;
+    // one CRC32 per block: readers verify a block before they send it
+    const blockCrcs: number[] = [];
+    let blockCrc = 0;
+    let blockFill = 0;
     let body = source;
     try {
       if (!body) {
@@ -199,13 +276,27 @@ export class ChunkCache {
         if (!read) throw new ObjectChangedError(info.bucket, info.key);
         body = read.body;
       }
+      let received = 0;
       for await (let data of body as AsyncIterable<Buffer>) {
         // a remote that ignored the range sends more than the chunk: keep the chunk's bytes only
-        if (spool.written + data.length > size) data = data.subarray(0, size - spool.written);
-        checksum = crc32(data, checksum);
+        if (received + data.length > size) data = data.subarray(0, size - received);
+        for (let offset = 0; offset < data.length;) {
+          const take = Math.min(data.length - offset, BLOCK_SIZE - blockFill);
+          blockCrc = crc32(data.subarray(offset, offset + take), blockCrc);
+          blockFill += take;
+          offset += take;
+          if (blockFill === BLOCK_SIZE) {
+            blockCrcs.push(blockCrc >>> 0);
+            blockCrc = 0;
+            blockFill = 0;
+          }
+        }
+        received += data.length;
         await spool.append(data);
-        if (spool.written === size) break;
+        if (received === size) break;
       }
+      if (blockFill > 0) blockCrcs.push(blockCrc >>> 0);
+      await spool.drain();
       if (spool.written !== size) throw new Error(`remote sent ${spool.written} of ${size} bytes of chunk ${key.index} of ${info.bucket}/${info.key}`);
     } catch (error) {
       body?.destroy();
@@ -223,7 +314,7 @@ export class ChunkCache {
     try {
       const staged = await this.store.adoptFile(spool.path);
       taken = true;
-      await this.store.putChunk(key, staged, crc32Base64FromValue(checksum));
+      await this.store.putChunk(key, staged, encodeBlockChecksums(blockCrcs));
     } finally {
       detach();
       await spool.release(!taken);
@@ -247,12 +338,17 @@ function last(range: ByteRange, info: ObjectInfo): number {
   return Math.floor(range.end / info.chunkSize!);
 }
 
-function crc32Base64(bytes: Buffer): string {
-  return crc32Base64FromValue(crc32(bytes));
+/** Stored checksum of a chunk: "<block size>:" + base64 of each block's CRC32 (big-endian). */
+function encodeBlockChecksums(crcs: number[]): string {
+  const digest = Buffer.alloc(crcs.length * 4);
+  crcs.forEach((crc, index) => digest.writeUInt32BE(crc, index * 4));
+  return `${BLOCK_SIZE}:${digest.toString("base64")}`;
 }
 
-function crc32Base64FromValue(value: number): string {
-  const digest = Buffer.alloc(4);
-  digest.writeUInt32BE(value >>> 0);
-  return digest.toString("base64");
+function decodeBlockChecksums(text: string): { blockSize: number; crcs: number[] } {
+  const [size, encoded] = text.split(":");
+  const digest = Buffer.from(encoded ?? "", "base64");
+  const crcs: number[] = [];
+  for (let offset = 0; offset + 4 <= digest.length; offset += 4) crcs.push(digest.readUInt32BE(offset));
+  return { blockSize: Number(size), crcs };
 }

@@ -88,13 +88,14 @@ export class Fill {
     const md5 = PLAIN_MD5.test(object.etag) ? createHash("md5") : undefined;
     let body: Readable = first.body;
     try {
-      await copyInto(body, spool, md5);
-      if (spool.written < object.size) {
-        const rest = await remote.get(bucket, key, { range: { start: spool.written, end: object.size - 1 }, ifMatch: object.etag });
+      const received = await copyInto(body, spool, md5);
+      if (received < object.size) {
+        const rest = await remote.get(bucket, key, { range: { start: received, end: object.size - 1 }, ifMatch: object.etag });
         if (!rest) throw new Error(`${bucket}/${key} disappeared from the remote during the fill`);
         body = rest.body;
         await copyInto(body, spool, md5);
       }
+      await spool.drain();
       if (spool.written !== object.size) {
         throw new Error(`remote sent ${spool.written} of ${object.size} bytes of ${bucket}/${key}`);
       }
@@ -115,9 +116,12 @@ export class Fill {
   }
 }
 
-async function copyInto(body: Readable, spool: Spool, md5: ReturnType<typeof createHash> | undefined): Promise<void> {
+/** Appends the body to the spool; returns how many bytes the spool has received in all. */
+async function copyInto(body: Readable, spool: Spool, md5: ReturnType<typeof createHash> | undefined): Promise<number> {
   for await (const chunk of body as AsyncIterable<Buffer>) {
     md5?.update(chunk);
     await spool.append(chunk);
   }
+  await spool.drain();
+  return spool.written;
 }

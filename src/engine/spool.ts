@@ -8,10 +8,17 @@ import { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
 
 const READ_SIZE = 1 << 20;
+/** appends wait once this much is queued for the disk (backpressure toward the remote) */
+const MAX_QUEUED = 4 << 20;
 
 export class Spool {
-  /** bytes written so far, all readable */
+  /** bytes on disk so far, all readable */
   written = 0;
+  /** appended but not yet on disk: written together in one writev */
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private flushing: Promise<void> | undefined;
+  private writeError: Error | undefined;
   private finished = false;
   private failure: Error | undefined;
   private readers = 0;
@@ -26,17 +33,47 @@ export class Spool {
     return new Spool(path, await open(path, "w+"));
   }
 
+  /**
+   * Queues bytes for the file. Network chunks are small (~64 KiB): writing what
+   * has queued up in one writev keeps the syscalls few while a write is in flight.
+   */
   async append(chunk: Buffer): Promise<void> {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const { bytesWritten } = await this.file.write(chunk, offset, chunk.length - offset, this.written + offset);
-      offset += bytesWritten;
-    }
-    this.written += chunk.length;
-    this.progress.emit("change");
+    if (this.writeError) throw this.writeError;
+    this.queued.push(chunk);
+    this.queuedBytes += chunk.length;
+    this.flushing ??= this.flush();
+    if (this.queuedBytes >= MAX_QUEUED) await this.drain();
   }
 
-  /** All bytes are in: readers finish at the end of their range. */
+  /** Waits until everything appended is on disk. */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.writeError) throw this.writeError;
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queued.length > 0) {
+        const batch = this.queued;
+        const bytes = this.queuedBytes;
+        this.queued = [];
+        this.queuedBytes = 0;
+        let done = 0;
+        while (done < bytes) {
+          const { bytesWritten } = await this.file.writev(remaining(batch, done), this.written + done);
+          done += bytesWritten;
+        }
+        this.written += bytes;
+        this.progress.emit("change");
+      }
+    } catch (error) {
+      this.writeError = error as Error;
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** All bytes are on disk (after drain()): readers finish at the end of their range. */
   finish(): void {
     this.finished = true;
     this.progress.emit("change");
@@ -128,4 +165,19 @@ export class Spool {
     this.readers--;
     if (this.released && this.readers === 0) void this.file.close().catch(() => undefined);
   }
+}
+
+/** The buffers of `batch` after its first `skip` bytes. */
+function remaining(batch: Buffer[], skip: number): Buffer[] {
+  if (skip === 0) return batch;
+  const rest: Buffer[] = [];
+  for (const buffer of batch) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length;
+      continue;
+    }
+    rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+    skip = 0;
+  }
+  return rest;
 }
