@@ -73,6 +73,52 @@ export interface ChunkInfo extends ChunkKey {
   lastAccess: Date;
 }
 
+/** Something the cache holds that eviction may remove: a mirrored object, a manifest (with its chunks), or one chunk. */
+export interface CachedEntry {
+  kind: "object" | "manifest" | "chunk";
+  bucket: string;
+  key: string;
+  /** the remote ETag of the cached version */
+  etag: string;
+  /** bytes on disk this entry holds (a manifest: the bytes of its chunks) */
+  size: number;
+  /** last read or write */
+  lastAccess: Date;
+  /** for chunks */
+  chunkSize?: number;
+  index?: number;
+}
+
+export interface UsageOptions {
+  bucket?: string;
+  prefix?: string;
+}
+
+/** What one bucket's cache holds (status). */
+export interface BucketUsage {
+  bucket: string;
+  /** mirrored whole objects */
+  mirroredObjects: number;
+  mirroredBytes: number;
+  /** large mirrored objects kept as manifests + chunks */
+  chunkedObjects: number;
+  /** their logical (remote) size */
+  chunkedBytes: number;
+  chunksCached: number;
+  chunksTotal: number;
+  chunkBytes: number;
+  /** objects written by clients (never evicted) */
+  localObjects: number;
+  localBytes: number;
+  tombstones: number;
+}
+
+export interface ListCachedOptions extends UsageOptions {
+  /** only entries last accessed before this */
+  accessedBefore?: Date;
+  limit: number;
+}
+
 /** What the caller decides about a new object; size comes from the staged data. */
 export interface NewObject {
   etag: string;
@@ -201,6 +247,24 @@ export interface Store {
   deleteChunk(chunk: ChunkKey): Promise<void>;
   /** chunks present for an object version, sorted by index */
   listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]>;
+
+  /** Cache accounting (status), per bucket, sorted by bucket name. Buckets with nothing in them may be left out. */
+  usage(options: UsageOptions): Promise<BucketUsage[]>;
+  /** Bytes of data files the store holds (all objects, parts and chunks). */
+  diskUsage(): Promise<number>;
+  /**
+   * Evictable entries (mirrored objects, manifests, chunks; never client
+   * writes), least recently used first. Reads and writes update lastAccess.
+   */
+  listCached(options: ListCachedOptions): Promise<CachedEntry[]>;
+  /**
+   * Removes the entry if it is still exactly what `entry` describes (same kind,
+   * same ETag, still mirrored): a client write that replaced it meanwhile is never
+   * touched. A manifest goes with its chunks. true if something was removed.
+   */
+  evict(entry: CachedEntry): Promise<boolean>;
+  /** true if there was one */
+  deleteTombstone(bucket: string, key: string): Promise<boolean>;
 
   /** Tombstones: keys deleted locally that the remote may still have. */
   putTombstone(bucket: string, key: string): Promise<void>;

@@ -3,7 +3,7 @@
 //   blobs/<ab>/<id>     immutable data, referenced from the catalog
 // Ids are random hex, never derived from keys, so no key can name a path.
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, openSync } from "node:fs";
 import { copyFile, mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -35,6 +35,8 @@ export class BlobFiles {
   private readonly readers = new Map<string, number>();
   /** blobs the catalog no longer references, waiting for their readers */
   private readonly doomed = new Set<string>();
+  /** sizes of the complete files in tmp/, for disk accounting */
+  private readonly staged = new Map<string, number>();
 
   constructor(dataDir: string) {
     this.tmpDir = join(dataDir, "tmp");
@@ -79,6 +81,7 @@ export class BlobFiles {
       await rm(path, { force: true });
       throw error;
     }
+    this.staged.set(id, file.bytesWritten);
     return { id, size: file.bytesWritten };
   }
 
@@ -101,16 +104,27 @@ export class BlobFiles {
       }
       await rm(path, { force: true });
     }
-    return { id, size: (await stat(target)).size };
+    const { size } = await stat(target);
+    this.staged.set(id, size);
+    return { id, size };
+  }
+
+  /** Bytes of the staged files not yet published or removed. */
+  get stagedBytes(): number {
+    let bytes = 0;
+    for (const size of this.staged.values()) bytes += size;
+    return bytes;
   }
 
   /** Moves a staged file into blobs/ under the same id (a rename: same filesystem). */
   async publish(id: string): Promise<void> {
     await rename(this.tmpPath(id), this.blobPath(id));
+    this.staged.delete(id);
   }
 
   async removeStaged(id: string): Promise<void> {
     await rm(this.tmpPath(id), { force: true });
+    this.staged.delete(id);
   }
 
   /** Deletes blobs the catalog dropped; those being read are deleted when their last reader closes. */
@@ -130,6 +144,21 @@ export class BlobFiles {
     const segments = segmentsOf(blobs, range);
     for (const { id } of segments) this.readers.set(id, (this.readers.get(id) ?? 0) + 1);
     const paths = segments.map((segment) => ({ ...segment, path: this.blobPath(segment.id) }));
+    if (paths.length === 1) {
+      // the common case, a single file: its own read stream, with nothing in between (measured faster)
+      const { path, start, end } = paths[0]!;
+      let fd: number;
+      try {
+        fd = openSync(path, "r");
+      } catch (error) {
+        this.release(segments.map((segment) => segment.id));
+        const failure = (error as NodeJS.ErrnoException).code === "ENOENT" ? errors.noSuchKey(key) : (error as Error);
+        return new Readable({ read() { this.destroy(failure); } });
+      }
+      const stream = createReadStream("", { fd, start, end, highWaterMark: CHUNK });
+      stream.once("close", () => this.release(segments.map((segment) => segment.id)));
+      return stream;
+    }
     async function* bytes(): AsyncGenerator<Buffer> {
       for (const { path, start, end } of paths) {
         try {

@@ -1,12 +1,26 @@
 // The SQLite index of the embedded store: buckets, objects (with the blob ids
 // holding their bytes), blob reference counts, multipart uploads and parts,
-// chunks of large remote objects, and tombstones. Every change is one short
+// chunks of large remote objects, tombstones, and the last-access times and
+// sizes that cache accounting and eviction work from. Every change is one short
 // synchronous transaction; methods that drop blob references return the ids no
 // longer referenced, for the caller to delete.
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { errors, S3Error } from "../../s3/errors.js";
-import type { BucketInfo, ChecksumAlgorithm, ChunkInfo, ChunkKey, ListUploadsOptions, ObjectInfo, PartInfo, UploadInfo } from "../types.js";
+import type {
+  BucketInfo,
+  BucketUsage,
+  CachedEntry,
+  ChecksumAlgorithm,
+  ChunkInfo,
+  ChunkKey,
+  ListCachedOptions,
+  ListUploadsOptions,
+  ObjectInfo,
+  PartInfo,
+  UploadInfo,
+  UsageOptions,
+} from "../types.js";
 import type { BlobRef } from "./blobs.js";
 import { keyRange, type KeyRange } from "./key-order.js";
 
@@ -81,6 +95,20 @@ const UPGRADES = [
     last_access INTEGER NOT NULL,
     PRIMARY KEY (bucket, key, etag, chunk_size, idx)
   ) WITHOUT ROWID;`,
+  // Cache accounting and LRU eviction. objects.last_access starts at the fetch time of
+  // mirrored objects (the best guess there is), else at Last-Modified. The access
+  // indexes serve listCached; the objects one leaves out client writes (never evicted,
+  // so they pay nothing for it). blob_refs.size makes diskUsage one small-row scan.
+  `ALTER TABLE objects ADD COLUMN last_access INTEGER NOT NULL DEFAULT 0;
+  UPDATE objects SET last_access = COALESCE(CAST(unixepoch(json_extract(remote, '$.fetchedAt'), 'subsec') * 1000 AS INTEGER), last_modified);
+  CREATE INDEX objects_by_access ON objects (last_access) WHERE origin = 'remote';
+  CREATE INDEX chunks_by_access ON chunks (last_access);
+  ALTER TABLE blob_refs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+  UPDATE blob_refs SET size = known.size FROM (
+    SELECT json_extract(blob.value, '$.id') AS id, json_extract(blob.value, '$.size') AS size FROM objects, json_each(objects.blobs) AS blob
+    UNION ALL SELECT blob, size FROM parts WHERE blob IS NOT NULL
+    UNION ALL SELECT blob, size FROM chunks
+  ) AS known WHERE blob_refs.id = known.id;`,
 ];
 
 const SCHEMA_VERSION = 1 + UPGRADES.length;
@@ -108,6 +136,7 @@ interface ObjectRow {
 
 interface StoredRow extends ObjectRow {
   blobs: string;
+  last_access: number;
 }
 
 interface UploadRow {
@@ -140,11 +169,35 @@ interface ChunkRow {
   last_access: number;
 }
 
+interface CachedRow {
+  bucket: string;
+  key: string;
+  etag: string;
+  chunk_size: number | null;
+  idx: number | null;
+  bytes: number;
+  last_access: number;
+}
+
+interface ObjectTotalsRow {
+  bucket: string;
+  mirrored_objects: number;
+  mirrored_bytes: number;
+  chunked_objects: number;
+  chunked_bytes: number;
+  chunks_total: number;
+  local_objects: number;
+  local_bytes: number;
+}
+
 /** An object as stored: its description and the blobs holding its bytes, in order. */
 export interface StoredObject {
   info: ObjectInfo;
   blobs: BlobRef[];
+  /** ms since the epoch */
+  lastAccess: number;
 }
+
 
 /** Builds the completed object from its upload, total size and the chosen parts' sizes. */
 export type DescribeCompleted = (upload: UploadInfo, size: number, partSizes: number[]) => ObjectInfo;
@@ -152,12 +205,13 @@ export type DescribeCompleted = (upload: UploadInfo, size: number, partSizes: nu
 // HEAD and LIST skip the blob list: it can be long (one entry per part) and they do not need it.
 const INFO_COLUMNS = "bucket, key, size, etag, last_modified, origin, headers, user_metadata, checksum, part_sizes, remote, chunk_size";
 const OBJECT_COLUMNS = `${INFO_COLUMNS}, blobs`;
+const STORED_COLUMNS = `${OBJECT_COLUMNS}, last_access`;
 
 const CHUNK_COLUMNS = "bucket, key, etag, chunk_size, idx, size, crc32, last_access";
 // The chunks primary key: every per-chunk statement is a point lookup on it.
 const CHUNK_KEY = "bucket = ? AND key = ? AND etag = ? AND chunk_size = ? AND idx = ?";
 
-// A read marks its chunk used at most this often: LRU needs no finer clock, and most
+// A read marks its object or chunk used at most this often: LRU needs no finer clock, and most
 // reads then write nothing (a PK select measured ~2 µs, select + UPDATE ~29 µs).
 const TOUCH_INTERVAL_MS = 1000;
 
@@ -255,8 +309,8 @@ export class Catalog {
   }
 
   private getObject(bucket: string, key: string): StoredObject | undefined {
-    const row = this.sql<StoredRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?`).get(bucket, key);
-    return row && { info: toObjectInfo(row), blobs: JSON.parse(row.blobs) as BlobRef[] };
+    const row = this.sql<StoredRow>(`SELECT ${STORED_COLUMNS} FROM objects WHERE bucket = ? AND key = ?`).get(bucket, key);
+    return row && { info: toObjectInfo(row), blobs: JSON.parse(row.blobs) as BlobRef[], lastAccess: row.last_access };
   }
 
   /**
@@ -276,22 +330,31 @@ export class Catalog {
     return same ? stored : undefined;
   }
 
+  /** getVersion, marking the object used at `now` unless that was done less than TOUCH_INTERVAL_MS before. */
+  touchVersion(info: ObjectInfo, now: number): StoredObject | undefined {
+    const stored = this.getVersion(info);
+    if (stored !== undefined && now - stored.lastAccess >= TOUCH_INTERVAL_MS) {
+      this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ?").run(now, info.bucket, info.key);
+    }
+    return stored;
+  }
+
   /**
    * Inserts or replaces the object with bytes `blobs` (their references are added);
    * returns the dead blob ids. The key's chunks go too, unless the new version is the
    * same manifest again (e.g. a revalidation refreshing fetchedAt): same ETag, size and
-   * chunk size mean the same bytes in the same chunks.
+   * chunk size mean the same bytes in the same chunks. A commit counts as an access.
    */
   putObject(info: ObjectInfo, blobs: BlobRef[]): string[] {
     return this.inTransaction(() => {
       this.requireBucket(info.bucket);
-      for (const { id } of blobs) {
-        this.sql("INSERT INTO blob_refs (id, refs) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET refs = refs + 1").run(id);
+      for (const { id, size } of blobs) {
+        this.sql("INSERT INTO blob_refs (id, refs, size) VALUES (?, 1, ?) ON CONFLICT (id) DO UPDATE SET refs = refs + 1").run(id, size);
       }
       const previous = this.sql<{ blobs: string; etag: string; size: number; chunk_size: number | null }>(
         "SELECT blobs, etag, size, chunk_size FROM objects WHERE bucket = ? AND key = ?",
       ).get(info.bucket, info.key);
-      this.sql(`INSERT OR REPLACE INTO objects (${OBJECT_COLUMNS}) VALUES (${OBJECT_COLUMNS.replace(/\w+/g, "?")})`).run(
+      this.sql(`INSERT OR REPLACE INTO objects (${STORED_COLUMNS}) VALUES (${STORED_COLUMNS.replace(/\w+/g, "?")})`).run(
         info.bucket,
         info.key,
         info.size,
@@ -305,6 +368,7 @@ export class Catalog {
         optionalJson(info.remote),
         info.chunkSize ?? null,
         JSON.stringify(blobs),
+        Date.now(),
       );
       // A client write brings a locally deleted key back; a mirror fill must not.
       if (info.origin === "local") this.sql("DELETE FROM tombstones WHERE bucket = ? AND key = ?").run(info.bucket, info.key);
@@ -330,8 +394,12 @@ export class Catalog {
     return this.inTransaction(() => {
       const row = this.sql<{ blobs: string }>("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING blobs").get(bucket, key);
       if (row === undefined) return { deleted: false, dead: [] };
-      return { deleted: true, dead: [...this.dropRefs(blobIds(row.blobs)), ...this.dropChunks(bucket, key)] };
+      return { deleted: true, dead: this.dropObjectData(bucket, key, row.blobs) };
     });
+  }
+
+  private dropObjectData(bucket: string, key: string, blobsJson: string): string[] {
+    return [...this.dropRefs(blobIds(blobsJson)), ...this.dropChunks(bucket, key)];
   }
 
   listObjects(bucket: string, prefix: string | undefined, startAfter: string | undefined, limit: number): ObjectInfo[] {
@@ -399,7 +467,7 @@ export class Catalog {
   putPart(uploadId: string, part: PartInfo, blob: BlobRef | undefined): string[] {
     return this.inTransaction(() => {
       this.requireUpload(uploadId);
-      if (blob !== undefined) this.sql("INSERT INTO blob_refs (id, refs) VALUES (?, 1)").run(blob.id);
+      if (blob !== undefined) this.sql("INSERT INTO blob_refs (id, refs, size) VALUES (?, 1, ?)").run(blob.id, blob.size);
       const previous = this.sql<{ blob: string | null }>("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?").get(uploadId, part.partNumber);
       this.sql("INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, last_modified, checksum, blob) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
         uploadId,
@@ -490,7 +558,8 @@ export class Catalog {
   /**
    * Stores `blob` as the chunk if bucket/key is a manifest with the chunk's ETag and
    * chunk size (replacing an earlier copy of the chunk). Returns whether it was
-   * stored, and the dead blob ids; a refused blob was never referenced.
+   * stored, and the dead blob ids; a refused blob was never referenced. Writing a
+   * chunk marks both it and its manifest used.
    */
   putChunk(chunk: ChunkKey, blob: BlobRef, crc32: string, now: Date): { stored: boolean; dead: string[] } {
     return this.inTransaction(() => {
@@ -505,8 +574,9 @@ export class Catalog {
       }
       const key = chunkKeyParams(chunk);
       const previous = this.sql<{ blob: string }>(`SELECT blob FROM chunks WHERE ${CHUNK_KEY}`).get(...key);
-      this.sql("INSERT INTO blob_refs (id, refs) VALUES (?, 1)").run(blob.id);
+      this.sql("INSERT INTO blob_refs (id, refs, size) VALUES (?, 1, ?)").run(blob.id, blob.size);
       this.sql(`INSERT OR REPLACE INTO chunks (${CHUNK_COLUMNS}, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...key, blob.size, crc32, now.getTime(), blob.id);
+      this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ?").run(now.getTime(), chunk.bucket, chunk.key);
       return { stored: true, dead: previous ? this.dropRefs([previous.blob]) : [] };
     });
   }
@@ -519,12 +589,19 @@ export class Catalog {
   /**
    * The blob of `chunk` if the same bytes (size and CRC32) are still stored, marking
    * the chunk used at `now` unless that was done less than TOUCH_INTERVAL_MS before.
+   * Its manifest is marked too, so a manifest is never older than its chunks (give or
+   * take the interval) and LRU eviction reaches the chunks first.
    */
   touchChunk(chunk: ChunkInfo, now: number): BlobRef | undefined {
     const key = chunkKeyParams(chunk);
     const row = this.sql<{ blob: string; size: number; crc32: string; last_access: number }>(`SELECT blob, size, crc32, last_access FROM chunks WHERE ${CHUNK_KEY}`).get(...key);
     if (row === undefined || row.size !== chunk.size || row.crc32 !== chunk.crc32) return undefined;
-    if (now - row.last_access >= TOUCH_INTERVAL_MS) this.sql(`UPDATE chunks SET last_access = ? WHERE ${CHUNK_KEY}`).run(now, ...key);
+    if (now - row.last_access >= TOUCH_INTERVAL_MS) {
+      this.inTransaction(() => {
+        this.sql(`UPDATE chunks SET last_access = ? WHERE ${CHUNK_KEY}`).run(now, ...key);
+        this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ? AND last_access < ?").run(now, chunk.bucket, chunk.key, now);
+      });
+    }
     return { id: row.blob, size: row.size };
   }
 
@@ -580,10 +657,149 @@ export class Catalog {
     return this.listRange<{ key: string }>("tombstones", "key", bucket, keyRange(prefix, startAfter), limit).map((row) => row.key);
   }
 
+  deleteTombstone(bucket: string, key: string): boolean {
+    return this.sql("DELETE FROM tombstones WHERE bucket = ? AND key = ?").run(bucket, key).changes > 0;
+  }
+
+  // ---- cache accounting and eviction
+
+  /**
+   * Per bucket, sorted by name: every bucket holding anything in scope, and the
+   * filtered bucket even if it holds nothing. Three grouped scans (objects, chunks,
+   * tombstones): no per-row work in JS. Chunks need no join: they exist only under
+   * their manifest.
+   */
+  usage(options: UsageOptions): BucketUsage[] {
+    const { where, params } = scopeOf(options);
+    const buckets = new Map<string, BucketUsage>();
+    const of = (bucket: string): BucketUsage => {
+      let usage = buckets.get(bucket);
+      if (usage === undefined) {
+        usage = { bucket, mirroredObjects: 0, mirroredBytes: 0, chunkedObjects: 0, chunkedBytes: 0, chunksCached: 0, chunksTotal: 0, chunkBytes: 0, localObjects: 0, localBytes: 0, tombstones: 0 };
+        buckets.set(bucket, usage);
+      }
+      return usage;
+    };
+    if (options.bucket !== undefined) of(options.bucket);
+    // Each object is exactly one of: manifest (chunk_size set), mirrored whole object, client write.
+    const objectTotals = this.sql<ObjectTotalsRow>(
+      `SELECT bucket,
+        SUM(chunk_size IS NULL AND origin = 'remote') AS mirrored_objects,
+        SUM(CASE WHEN chunk_size IS NULL AND origin = 'remote' THEN size ELSE 0 END) AS mirrored_bytes,
+        SUM(chunk_size IS NOT NULL) AS chunked_objects,
+        SUM(CASE WHEN chunk_size IS NOT NULL THEN size ELSE 0 END) AS chunked_bytes,
+        SUM(CASE WHEN chunk_size IS NOT NULL THEN (size + chunk_size - 1) / chunk_size ELSE 0 END) AS chunks_total,
+        SUM(chunk_size IS NULL AND origin = 'local') AS local_objects,
+        SUM(CASE WHEN chunk_size IS NULL AND origin = 'local' THEN size ELSE 0 END) AS local_bytes
+      FROM objects ${where} GROUP BY bucket`,
+    ).all(...params);
+    for (const row of objectTotals) {
+      Object.assign(of(row.bucket), {
+        mirroredObjects: row.mirrored_objects,
+        mirroredBytes: row.mirrored_bytes,
+        chunkedObjects: row.chunked_objects,
+        chunkedBytes: row.chunked_bytes,
+        chunksTotal: row.chunks_total,
+        localObjects: row.local_objects,
+        localBytes: row.local_bytes,
+      });
+    }
+    const chunkTotals = this.sql<{ bucket: string; count: number; bytes: number }>(`SELECT bucket, COUNT(*) AS count, SUM(size) AS bytes FROM chunks ${where} GROUP BY bucket`);
+    for (const row of chunkTotals.all(...params)) Object.assign(of(row.bucket), { chunksCached: row.count, chunkBytes: row.bytes });
+    const tombstoneTotals = this.sql<{ bucket: string; count: number }>(`SELECT bucket, COUNT(*) AS count FROM tombstones ${where} GROUP BY bucket`);
+    for (const row of tombstoneTotals.all(...params)) of(row.bucket).tombstones = row.count;
+    return [...buckets.values()].sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0));
+  }
+
+  /** Bytes of all referenced blobs, each counted once however many objects share it. */
+  blobBytes(): number {
+    return this.sql<{ bytes: number }>("SELECT COALESCE(SUM(size), 0) AS bytes FROM blob_refs").get()!.bytes;
+  }
+
+  /**
+   * Mirrored objects, manifests and chunks in scope, least recently used first; on
+   * equal times chunks come before objects (so before their manifest). Unfiltered,
+   * each of the two queries walks its last_access index: O(limit), not O(catalog).
+   * With a bucket or prefix SQLite scans that key range and sorts: O(range).
+   * A manifest's size is the bytes of its chunks.
+   */
+  listCached(options: ListCachedOptions): CachedEntry[] {
+    const { conditions, params } = scopeConditions(options);
+    if (options.accessedBefore !== undefined) {
+      conditions.push("last_access < ?");
+      params.push(options.accessedBefore.getTime());
+    }
+    const scope = conditions.map((condition) => ` AND ${condition}`).join("");
+    // `origin = 'remote'` is written out so SQLite can use the partial index objects_by_access.
+    const objects = this.sql<CachedRow>(
+      `SELECT bucket, key, etag, chunk_size, NULL AS idx, last_access,
+        CASE WHEN chunk_size IS NULL THEN size
+          ELSE (SELECT COALESCE(SUM(c.size), 0) FROM chunks c WHERE c.bucket = o.bucket AND c.key = o.key AND c.etag = o.etag) END AS bytes
+      FROM objects o WHERE origin = 'remote'${scope} ORDER BY last_access LIMIT ?`,
+    ).all(...params, options.limit);
+    const chunks = this.sql<CachedRow>(`SELECT bucket, key, etag, chunk_size, idx, size AS bytes, last_access FROM chunks WHERE 1${scope} ORDER BY last_access LIMIT ?`).all(
+      ...params,
+      options.limit,
+    );
+    // Array.prototype.sort is stable: ties keep chunks first.
+    return [...chunks, ...objects]
+      .sort((a, b) => a.last_access - b.last_access)
+      .slice(0, options.limit)
+      .map(toCachedEntry);
+  }
+
+  /**
+   * Removes `entry` if it is still exactly that: a chunk with that key (chunks exist
+   * only under a mirrored manifest), or a mirrored object or manifest with that ETag.
+   * A manifest's chunks go with it. No tombstone is left: a later read refills from the remote.
+   */
+  evict(entry: CachedEntry): { removed: boolean; dead: string[] } {
+    return this.inTransaction(() => {
+      if (entry.kind === "chunk") {
+        if (entry.chunkSize === undefined || entry.index === undefined) throw new Error("a chunk entry needs chunkSize and index");
+        const chunk = { bucket: entry.bucket, key: entry.key, etag: entry.etag, chunkSize: entry.chunkSize, index: entry.index };
+        const row = this.sql<{ blob: string }>(`DELETE FROM chunks WHERE ${CHUNK_KEY} RETURNING blob`).get(...chunkKeyParams(chunk));
+        return row ? { removed: true, dead: this.dropRefs([row.blob]) } : { removed: false, dead: [] };
+      }
+      const chunked = entry.kind === "manifest" ? "chunk_size IS NOT NULL" : "chunk_size IS NULL";
+      const row = this.sql<{ blobs: string }>(`DELETE FROM objects WHERE bucket = ? AND key = ? AND etag = ? AND origin = 'remote' AND ${chunked} RETURNING blobs`).get(
+        entry.bucket,
+        entry.key,
+        entry.etag,
+      );
+      return row ? { removed: true, dead: this.dropObjectData(entry.bucket, entry.key, row.blobs) } : { removed: false, dead: [] };
+    });
+  }
+
   // Nested calls (completeUpload -> putObject) become savepoints of the outer transaction.
   private inTransaction<Result>(fn: () => Result): Result {
     return this.db.transaction(fn)();
   }
+}
+
+/** SQL conditions (on `bucket` and `key` columns) selecting the bucket and prefix of `options`. */
+function scopeConditions(options: UsageOptions): { conditions: string[]; params: unknown[] } {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  if (options.bucket !== undefined) {
+    conditions.push("bucket = ?");
+    params.push(options.bucket);
+  }
+  if (options.prefix) {
+    const range = keyRange(options.prefix);
+    conditions.push("key >= ?");
+    params.push(range.lower);
+    if (range.upper !== undefined) {
+      conditions.push("key < ?");
+      params.push(range.upper);
+    }
+  }
+  return { conditions, params };
+}
+
+function scopeOf(options: UsageOptions): { where: string; params: unknown[] } {
+  const { conditions, params } = scopeConditions(options);
+  return { where: conditions.length === 0 ? "" : `WHERE ${conditions.join(" AND ")}`, params };
 }
 
 function blobIds(blobsJson: string): string[] {
@@ -622,6 +838,22 @@ function toObjectInfo(row: ObjectRow): ObjectInfo {
 
 function chunkKeyParams(chunk: ChunkKey): [string, string, string, number, number] {
   return [chunk.bucket, chunk.key, chunk.etag, chunk.chunkSize, chunk.index];
+}
+
+function toCachedEntry(row: CachedRow): CachedEntry {
+  const entry: CachedEntry = {
+    kind: row.idx !== null ? "chunk" : row.chunk_size !== null ? "manifest" : "object",
+    bucket: row.bucket,
+    key: row.key,
+    etag: row.etag,
+    size: row.bytes,
+    lastAccess: new Date(row.last_access),
+  };
+  if (row.idx !== null) {
+    entry.chunkSize = row.chunk_size!;
+    entry.index = row.idx;
+  }
+  return entry;
 }
 
 function toChunkInfo(row: ChunkRow): ChunkInfo {

@@ -10,10 +10,13 @@ import { Readable } from "node:stream";
 import { errors } from "../../s3/errors.js";
 import type {
   BucketInfo,
+  BucketUsage,
   ByteRange,
+  CachedEntry,
   Checksum,
   ChunkInfo,
   ChunkKey,
+  ListCachedOptions,
   ListOptions,
   ListUploadsOptions,
   NewObject,
@@ -22,6 +25,7 @@ import type {
   StagedData,
   Store,
   UploadInfo,
+  UsageOptions,
 } from "../types.js";
 import { BlobFiles, type BlobRef } from "./blobs.js";
 import { Catalog } from "./catalog.js";
@@ -114,10 +118,10 @@ export class FsStore implements Store {
     return this.catalog.headObject(bucket, key);
   }
 
-  /** Throws for a manifest: its bytes are in chunks (readChunk). */
+  /** Throws for a manifest: its bytes are in chunks (readChunk). Marks the object recently used. */
   readObject(info: ObjectInfo, range?: ByteRange): Readable {
     if (info.chunkSize !== undefined) throw new Error(`${info.bucket}/${info.key} is a chunked manifest: read its chunks instead`);
-    const stored = this.catalog.getVersion(info);
+    const stored = this.catalog.touchVersion(info, Date.now());
     if (stored === undefined) return failingStream(errors.noSuchKey(info.key));
     const size = stored.info.size;
     const wanted = range === undefined ? { start: 0, end: size - 1 } : { start: range.start, end: Math.min(range.end, size - 1) };
@@ -275,6 +279,32 @@ export class FsStore implements Store {
 
   async listTombstones(bucket: string, options: ListOptions): Promise<string[]> {
     return this.catalog.listTombstones(bucket, options.prefix, options.startAfter, options.limit);
+  }
+
+  async deleteTombstone(bucket: string, key: string): Promise<boolean> {
+    return this.catalog.deleteTombstone(bucket, key);
+  }
+
+  // ---- cache accounting and eviction
+
+  async usage(options: UsageOptions): Promise<BucketUsage[]> {
+    return this.catalog.usage(options);
+  }
+
+  /** Referenced blobs (from the catalog, not a directory walk) plus staged files. */
+  async diskUsage(): Promise<number> {
+    return this.catalog.blobBytes() + this.files.stagedBytes;
+  }
+
+  async listCached(options: ListCachedOptions): Promise<CachedEntry[]> {
+    return this.catalog.listCached(options);
+  }
+
+  /** Blobs of the removed entry are unlinked once their current readers are done. */
+  async evict(entry: CachedEntry): Promise<boolean> {
+    const { removed, dead } = this.catalog.evict(entry);
+    this.files.remove(dead);
+    return removed;
   }
 
   // ---- helpers
