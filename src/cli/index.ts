@@ -1,7 +1,10 @@
 // The s3-overlay command line: one commander program, one module per command.
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config.js";
+import { addEvictCommand } from "./evict.js";
 import { addServeCommand } from "./serve.js";
+import { addStatusCommand } from "./status.js";
+import { addWarmCommand } from "./warm.js";
 import { version } from "./version.js";
 
 /** Exit codes: 0 ok, 1 the command failed, 2 bad usage or configuration. */
@@ -13,6 +16,9 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride();
   addServeCommand(program);
+  addWarmCommand(program);
+  addEvictCommand(program);
+  addStatusCommand(program);
   try {
     await program.parseAsync(argv);
   } catch (error) {

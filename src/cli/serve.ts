@@ -7,6 +7,8 @@ import { openFsStore } from "../store/fs/index.js";
 import { createNodeHandler } from "../server/app.js";
 import { listenStrict, PortInUseError } from "../server/listen.js";
 import { log } from "../log.js";
+import { limitCacheSize } from "../engine/evict.js";
+import { removeServeFile, writeServeFile } from "./store-options.js";
 
 export function addServeCommand(program: Command): void {
   program
@@ -19,6 +21,7 @@ export function addServeCommand(program: Command): void {
     .option("--region <region>", "region clients sign for (env S3_OVERLAY_LOCAL_REGION, default us-east-1)")
     .option("--access-key <key>", "access key clients use (env S3_OVERLAY_LOCAL_ACCESS_KEY, default minioadmin)")
     .option("--request-timeout <duration>", "drop a client that sends nothing for this long (env S3_OVERLAY_REQUEST_TIMEOUT, default 5m)")
+    .option("--max-cache-size <size>", "evict mirrored data least recently used first above this size, never client writes (env S3_OVERLAY_MAX_CACHE_SIZE)")
     .option("--shutdown-grace <duration>", "how long SIGINT/SIGTERM waits for in-flight requests (env S3_OVERLAY_SHUTDOWN_GRACE, default 30s)")
     .action(async (options: Flags) => serve(options));
 }
@@ -45,6 +48,9 @@ async function serve(flags: Flags): Promise<void> {
   const mode = config.remote
     ? `overlay on ${config.remote.endpoint ?? `AWS S3 ${config.remote.region}`}${config.cacheEnabled ? "" : " (pass-through, nothing cached)"}`
     : "local only";
+  // warm, evict and status find this server here while it holds the store
+  writeServeFile(config.dataDir, listening.url);
+  const stopCacheLimit = config.maxCacheSize === undefined ? undefined : limitCacheSize(engine, config.maxCacheSize);
   log.info(`s3-overlay listening on ${listening.url} (${mode}; data dir ${config.dataDir}; region ${config.region})`);
 
   let stopping = false;
@@ -53,6 +59,8 @@ async function serve(flags: Flags): Promise<void> {
     stopping = true;
     log.info(`${signal}: finishing in-flight requests (up to ${config.shutdownGraceMs} ms)`);
     await listening.shutdown(config.shutdownGraceMs);
+    await stopCacheLimit?.();
+    removeServeFile(config.dataDir);
     await engine.close();
     log.info("stopped");
     process.exit(0);

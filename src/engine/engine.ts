@@ -10,6 +10,7 @@ import type {
 import type { OverlaySettings } from "../config.js";
 import { listPage, mergedSource, sortedSource, type ListSource, type Page, type PageRequest } from "./listing.js";
 import { KeyedMutex } from "./mutex.js";
+import type { ChunkStats } from "./chunks.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
 import { Remote } from "./remote.js";
 
@@ -41,12 +42,28 @@ export interface EngineOptions extends OverlaySettings {
   region: string;
 }
 
+/** Live counters of a running engine (status --server). */
+export interface EngineCounters {
+  /** GETs answered from the store */
+  hits: number;
+  /** GETs filled from the remote */
+  misses: number;
+  /** GETs passed through with caching off */
+  passes: number;
+  /** bytes of whole objects filled from the remote */
+  filledBytes: number;
+  /** GETs that joined a fill already running for the same object */
+  coalesced: number;
+  chunks: ChunkStats;
+}
+
 export class Engine {
   private readonly keyLocks = new KeyedMutex();
-  /** undefined in local mode (no remote configured) */
-  private readonly overlay: Overlay | undefined;
+  /** undefined in local mode (no remote configured); public for the cache commands (warm) */
+  readonly overlay: Overlay | undefined;
+  private readonly reads = { hits: 0, misses: 0, passes: 0 };
 
-  private constructor(readonly store: Store, private readonly options: EngineOptions) {
+  private constructor(readonly store: Store, readonly options: EngineOptions) {
     if (options.remote) {
       this.overlay = new Overlay(new Remote(options.remote), store, options, options.spoolDir, this.keyLocks, options.region);
     }
@@ -122,6 +139,34 @@ export class Engine {
    * from it while filling the store. `ranged`: the client wants part of it.
    */
   async getObject(bucket: string, key: string, ranged = false): Promise<ObjectRead> {
+    const read = await this.findObject(bucket, key, ranged);
+    if (read.cache === "hit") this.reads.hits++;
+    else if (read.cache === "miss") this.reads.misses++;
+    else if (read.cache === "pass") this.reads.passes++;
+    return read;
+  }
+
+  counters(): EngineCounters {
+    const overlay = this.overlay?.counters ?? { filledBytes: 0, coalesced: 0 };
+    const chunks = this.overlay?.chunks.stats ?? { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0, coalesced: 0 };
+    return { ...this.reads, ...overlay, chunks: { ...chunks } };
+  }
+
+  /**
+   * Removes a client-written object (evict --client-writes) if it is still the
+   * version with this ETag, so the remote's version shows through again.
+   */
+  async dropClientWrite(bucket: string, key: string, etag: string): Promise<boolean> {
+    const dropped = await this.keyLocks.run(`${bucket}\n${key}`, async () => {
+      const current = await this.store.headObject(bucket, key);
+      if (current?.origin !== "local" || current.etag !== etag) return false;
+      return this.store.deleteObject(bucket, key);
+    });
+    this.overlay?.forget(bucket, key);
+    return dropped;
+  }
+
+  private async findObject(bucket: string, key: string, ranged: boolean): Promise<ObjectRead> {
     const info = await this.localObject(bucket, key);
     if (info?.chunkSize !== undefined && this.overlay) {
       const whole = { start: 0, end: info.size - 1 };

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, pipeline, type Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import type { OverlaySettings } from "../config.js";
 import type { ByteRange, ObjectInfo, Store } from "../store/types.js";
 import { ChunkCache } from "./chunks.js";
@@ -26,6 +27,8 @@ const NEGATIVE_CACHE_LIMIT = 100_000;
 
 export class Overlay {
   readonly chunks: ChunkCache;
+  /** for status: bytes of whole objects committed by fills, and GETs that joined a running fill */
+  readonly counters = { filledBytes: 0, coalesced: 0 };
   private readonly fills = new Map<string, Fill>();
   /** "bucket\nkey" -> when the remote 404 stops being trusted */
   private readonly notFound = new Map<string, number>();
@@ -80,6 +83,7 @@ export class Overlay {
     if (!this.settings.cacheEnabled) return this.passThrough(bucket, key);
     const id = fillId(bucket, key);
     let fill = this.fills.get(id);
+    if (fill) this.counters.coalesced++;
     if (!fill && ranged) {
       const head = await this.remote.head(bucket, key);
       if (!head) {
@@ -121,6 +125,21 @@ export class Overlay {
     };
   }
 
+  /**
+   * Warm: fetches an object into the store through the same fill as a GET miss
+   * and waits until that fill is over. Returns what the remote served (a manifest
+   * if the object turned out to be large), undefined for a remote 404.
+   */
+  async fillObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    const read = await this.get(bucket, key, false);
+    if (!read || read.info.chunkSize !== undefined) return read?.info;
+    const fill = this.fills.get(fillId(bucket, key));
+    // reading the bytes surfaces the fill's error, if any
+    await finished(read.open().resume());
+    await fill?.done;
+    return read.info;
+  }
+
   /** The fill ended between lookup and read: the same version is in the store now (or the read fails cleanly). */
   private readCommitted(info: ObjectInfo, range: ByteRange | undefined): Readable {
     const out = new PassThrough({ highWaterMark: 1 << 20 });
@@ -146,7 +165,7 @@ export class Overlay {
    * Records a large remote object as a manifest (its bytes come in chunks). If a
    * client wrote or deleted the key meanwhile, the chunks are read without being kept.
    */
-  private commitManifest(bucket: string, key: string, object: RemoteObject): Promise<ObjectInfo> {
+  commitManifest(bucket: string, key: string, object: RemoteObject): Promise<ObjectInfo> {
     const info = { ...mirroredInfo(bucket, object), chunkSize: this.settings.chunkSize };
     return this.keyLocks.run(fillId(bucket, key), async () => {
       const local = await this.store.headObject(bucket, key);
@@ -247,6 +266,7 @@ export class Overlay {
         remote: info.remote,
         lastModified: info.lastModified,
       });
+      this.counters.filledBytes += object.size;
       return true;
     });
   }

@@ -49,7 +49,7 @@ function toBytes(data: SourceData): string | Uint8Array {
   return new Uint8Array(data);
 }
 
-class NodeSha256 {
+export class NodeSha256 {
   private readonly hash;
   constructor(secret?: SourceData) {
     this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", toBytes(secret));

@@ -1,12 +1,13 @@
 // The h3 application: HTTP in -> s3/ (target, auth, operation) -> handlers ->
 // engine -> HTTP out. Every response carries x-amz-request-id; every error is S3 XML.
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { H3, type H3Event } from "h3";
 import { toNodeHandler } from "h3/node";
 import type { ServeConfig } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import { S3Error } from "../s3/errors.js";
+import { handleAdmin, isAdminRequest } from "./admin.js";
 import { parseTarget, resolveOperation } from "../s3/route.js";
 import { verifyRequest } from "../s3/sigv4.js";
 import type { S3Context } from "./context.js";
@@ -27,6 +28,7 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
     if (isHealthCheck(req, rawUrl)) {
       return toHttpResponse({ headers: { "content-type": "text/plain" }, body: "ok\n" }, requestId, method);
     }
+    if (isAdminRequest(rawUrl)) return handleAdmin(req, event.runtime!.node!.res as ServerResponse | undefined, engine, config, lookup);
     let resource = rawUrl.split("?")[0]!;
     try {
       const target = parseTarget(rawUrl, req.headers.host, config.domain);

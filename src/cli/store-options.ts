@@ -1,0 +1,109 @@
+// What warm, evict and status share: the store options of serve, and reaching
+// the cache. The embedded store admits one process: if a serve holds the data
+// dir, it said where it listens in <dataDir>/serve.json, and the command is
+// sent to that server's admin API instead (same engine code, no second writer).
+import { createHash } from "node:crypto";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { SignatureV4 } from "@smithy/signature-v4";
+import type { Command } from "commander";
+import { request, type Dispatcher } from "undici";
+import type { ServeConfig } from "../config.js";
+import { Engine } from "../engine/engine.js";
+import { NodeSha256 } from "../engine/remote.js";
+import { openFsStore } from "../store/fs/index.js";
+
+/** The options of serve that say where the data and the remote are (the rest comes from S3_OVERLAY_* env). */
+export function addStoreOptions(command: Command): Command {
+  return command
+    .option("--data-dir <dir>", "the store serve uses (env S3_OVERLAY_DATA_DIR, default ./.s3-overlay)")
+    .option("--region <region>", "region of the local endpoint (env S3_OVERLAY_LOCAL_REGION, default us-east-1)")
+    .option("--access-key <key>", "local access key, to reach a running serve (env S3_OVERLAY_LOCAL_ACCESS_KEY, default minioadmin)");
+}
+
+/** Where the cache is: opened here, or held by a running serve. */
+export type CacheAccess = { engine: Engine } | { serverUrl: string };
+
+interface ServeFile {
+  url: string;
+  pid: number;
+}
+
+function serveFilePath(dataDir: string): string {
+  return path.join(dataDir, "serve.json");
+}
+
+/** serve: tell cache commands where to find this server (a wildcard address is reached on loopback). */
+export function writeServeFile(dataDir: string, url: string): void {
+  const reachable = url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
+  writeFileSync(serveFilePath(dataDir), `${JSON.stringify({ url: reachable, pid: process.pid } satisfies ServeFile)}\n`);
+}
+
+export function removeServeFile(dataDir: string): void {
+  rmSync(serveFilePath(dataDir), { force: true });
+}
+
+function runningServer(dataDir: string): string | undefined {
+  let file: ServeFile;
+  try {
+    file = JSON.parse(readFileSync(serveFilePath(dataDir), "utf8")) as ServeFile;
+    process.kill(file.pid, 0);
+  } catch {
+    return undefined;
+  }
+  return file.url;
+}
+
+export async function openCache(config: ServeConfig): Promise<CacheAccess> {
+  let store;
+  try {
+    store = await openFsStore(config.dataDir);
+  } catch (error) {
+    if (!/in use by another s3-overlay process/.test((error as Error).message)) throw error;
+    const serverUrl = runningServer(config.dataDir);
+    if (!serverUrl) throw new Error(`${(error as Error).message}, and no running serve is recorded in ${serveFilePath(config.dataDir)}`);
+    return { serverUrl };
+  }
+  return { engine: await Engine.create(store, { ...config, spoolDir: path.join(config.dataDir, "spool") }) };
+}
+
+/**
+ * A POST of JSON to a serve's admin API, SigV4-signed (payload hash included)
+ * with the local credentials. Throws with the server's message unless it answers 200.
+ */
+export async function adminRequest(serverUrl: string, config: ServeConfig, command: "status" | "evict" | "warm", input: unknown): Promise<Dispatcher.ResponseData> {
+  const url = new URL(`/_s3-overlay/${command}`, serverUrl);
+  const body = JSON.stringify(input);
+  const signer = new SignatureV4({ credentials: config.credentials, region: config.region, service: "s3", sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+  const signed = await signer.sign({
+    method: "POST",
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: url.port ? Number(url.port) : undefined,
+    path: url.pathname,
+    query: {},
+    headers: {
+      host: url.host,
+      "content-type": "application/json",
+      "x-amz-content-sha256": createHash("sha256").update(body).digest("hex"),
+    },
+    body,
+  });
+  let response;
+  try {
+    response = await request(url, { method: "POST", headers: signed.headers, body, bodyTimeout: 0 });
+  } catch (error) {
+    throw new Error(`cannot reach the running serve at ${serverUrl}: ${(error as Error).message}`);
+  }
+  if (response.statusCode !== 200) {
+    const text = await response.body.text();
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { error: { message: string } }).error.message;
+    } catch {
+      // not our JSON: show what came back
+    }
+    throw new Error(`serve at ${serverUrl} answered ${response.statusCode}: ${message}`);
+  }
+  return response;
+}

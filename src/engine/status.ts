@@ -1,0 +1,38 @@
+// Status: what the cache holds, per bucket, from the store's own accounting.
+import { parseCacheTarget } from "../config.js";
+import type { BucketUsage, UsageOptions } from "../store/types.js";
+import type { Engine, EngineCounters } from "./engine.js";
+import { cachedBytes } from "./evict.js";
+
+export type UsageTotals = Omit<BucketUsage, "bucket">;
+
+export interface CacheStatus {
+  scope: UsageOptions;
+  buckets: BucketUsage[];
+  totals: UsageTotals;
+  /** mirrored objects and chunks: what evict and --max-cache-size count */
+  cachedBytes: number;
+  /** bytes of all data files in the store (not limited to the scope) */
+  diskBytes: number;
+  /** live counters, when the status came from a running serve */
+  server?: { url?: string; maxCacheSize?: number; counters: EngineCounters };
+}
+
+/** "bucket" or "bucket/prefix" -> store scope (undefined: everything). */
+export function parseScope(target: string | undefined): UsageOptions {
+  if (target === undefined) return {};
+  const parsed = parseCacheTarget(target, "target");
+  return { bucket: parsed.bucket, prefix: parsed.prefix || undefined };
+}
+
+export async function cacheStatus(engine: Engine, scope: UsageOptions): Promise<CacheStatus> {
+  const buckets = await engine.store.usage(scope);
+  const totals: UsageTotals = {
+    mirroredObjects: 0, mirroredBytes: 0, chunkedObjects: 0, chunkedBytes: 0, chunksCached: 0,
+    chunksTotal: 0, chunkBytes: 0, localObjects: 0, localBytes: 0, tombstones: 0,
+  };
+  for (const bucket of buckets) {
+    for (const field of Object.keys(totals) as (keyof UsageTotals)[]) totals[field] += bucket[field];
+  }
+  return { scope, buckets, totals, cachedBytes: cachedBytes(buckets), diskBytes: await engine.store.diskUsage() };
+}
