@@ -142,7 +142,6 @@ describe("resolveOperation with the SDK's requests", () => {
   });
 
   const UNSUPPORTED: [string, SdkCall][] = [
-    ["tagging", () => client.send(new GetObjectTaggingCommand({ Bucket: "bkt", Key: "k" }))],
     ["tagging", () => client.send(new PutObjectTaggingCommand({ Bucket: "bkt", Key: "k", Tagging: { TagSet: [] } }))],
     ["tagging", () => client.send(new DeleteObjectTaggingCommand({ Bucket: "bkt", Key: "k" }))],
     ["acl", () => client.send(new GetObjectAclCommand({ Bucket: "bkt", Key: "k" }))],
@@ -164,6 +163,11 @@ describe("resolveOperation with the SDK's requests", () => {
       expect(error.message).toContain(`?${subresource}`);
     });
   }
+
+  it("routes GetObjectTagging (objects carry no tags: the answer is an empty tag set)", async () => {
+    const req = await sdkRequest(() => client.send(new GetObjectTaggingCommand({ Bucket: "bkt", Key: "k" })));
+    expect(route(req).operation).toBe("GetObjectTagging");
+  });
 
   it("refuses a specific object version, but accepts the null version", async () => {
     const error = thrown(() => route(recordedFor("GET", "/bkt/k?versionId=3HL4kqtJlcpXroDTDmJ%2BrmSpXd3dIbrHY")));
