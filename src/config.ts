@@ -58,6 +58,18 @@ export interface ServeConfig extends OverlaySettings {
   shutdownGraceMs: number;
   /** undefined: no limit; else mirrored data and chunks are evicted (LRU) above this many bytes */
   maxCacheSize?: number;
+  /** undefined: the embedded store in dataDir; else an S3-compatible local tier (MinIO, Ceph RGW, …) */
+  localTier?: LocalTierSettings;
+}
+
+/** The S3-compatible local tier: objects 1:1 in same-named buckets, clients' credentials are the tier's. */
+export interface LocalTierSettings {
+  endpoint: string;
+  sessionToken?: string;
+  /** LocationConstraint for buckets it creates ("us-east-1" sends none) */
+  defaultBucketLocation: string;
+  /** where chunks, tombstones and upload bookkeeping live */
+  cacheBucket: string;
 }
 
 /** Values given on the command line (commander's camelCase option names). */
@@ -219,9 +231,23 @@ function loadChunking(flags: Flags, env: Env): Pick<OverlaySettings, "chunkThres
   };
 }
 
+function loadLocalTier(flags: Flags, env: Env): LocalTierSettings | undefined {
+  const endpoint = pick(flags, env, "local-endpoint", "S3_OVERLAY_LOCAL_ENDPOINT");
+  if (!endpoint) return undefined;
+  const cacheBucket = pick(flags, env, "cache-bucket", "S3_OVERLAY_CACHE_BUCKET", "s3-overlay-cache")!;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(cacheBucket.value)) throw invalid(cacheBucket, "must be a valid bucket name");
+  return {
+    endpoint: parseUrl(endpoint),
+    sessionToken: pick(flags, env, "local-session-token", "S3_OVERLAY_LOCAL_SESSION_TOKEN")?.value,
+    defaultBucketLocation: parseRegion(pick(flags, env, "default-bucket-location", "S3_OVERLAY_DEFAULT_BUCKET_LOCATION", "us-east-1")!),
+    cacheBucket: cacheBucket.value,
+  };
+}
+
 export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConfig {
   const domain = pick(flags, env, "domain", "S3_OVERLAY_DOMAIN");
   return {
+    localTier: loadLocalTier(flags, env),
     remote: loadRemote(flags, env),
     cacheEnabled: parseBoolean(pick(flags, env, "cache-enabled", "S3_OVERLAY_CACHE_ENABLED", "true")!),
     negativeTtlMs: parseDuration(pick(flags, env, "negative-ttl", "S3_OVERLAY_NEGATIVE_TTL", "30s")!),

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { loadServeConfig, type Flags } from "../config.js";
 import { Engine } from "../engine/engine.js";
-import { openFsStore } from "../store/fs/index.js";
+import { openStore } from "../store/open.js";
 import { createNodeHandler } from "../server/app.js";
 import { listenStrict, PortInUseError } from "../server/listen.js";
 import { log } from "../log.js";
@@ -17,6 +17,7 @@ export function addServeCommand(program: Command): void {
     .option("--host <host>", "address to listen on (env S3_OVERLAY_HOST)", undefined)
     .option("--port <port>", "port to listen on; 0 picks a free one (env S3_OVERLAY_PORT, default 8000)")
     .option("--data-dir <dir>", "where the embedded store keeps its data (env S3_OVERLAY_DATA_DIR, default ./.s3-overlay)")
+    .option("--local-endpoint <url>", "use an S3-compatible local tier (MinIO, Ceph RGW) instead of the embedded store (env S3_OVERLAY_LOCAL_ENDPOINT)")
     .option("--domain <domain>", "enable virtual-host style: Host bucket.<domain> (env S3_OVERLAY_DOMAIN)")
     .option("--region <region>", "region clients sign for (env S3_OVERLAY_LOCAL_REGION, default us-east-1)")
     .option("--access-key <key>", "access key clients use (env S3_OVERLAY_LOCAL_ACCESS_KEY, default minioadmin)")
@@ -28,7 +29,7 @@ export function addServeCommand(program: Command): void {
 
 async function serve(flags: Flags): Promise<void> {
   const config = loadServeConfig(flags);
-  const store = await openFsStore(config.dataDir);
+  const store = await openStore(config);
   const engine = await Engine.create(store, { ...config, spoolDir: path.join(config.dataDir, "spool") });
   let listening;
   try {
@@ -48,10 +49,11 @@ async function serve(flags: Flags): Promise<void> {
   const mode = config.remote
     ? `overlay on ${config.remote.endpoint ?? `AWS S3 ${config.remote.region}`}${config.cacheEnabled ? "" : " (pass-through, nothing cached)"}`
     : "local only";
+  const tier = config.localTier ? `local tier ${config.localTier.endpoint}` : `data dir ${config.dataDir}`;
   // warm, evict and status find this server here while it holds the store
   writeServeFile(config.dataDir, listening.url);
   const stopCacheLimit = config.maxCacheSize === undefined ? undefined : limitCacheSize(engine, config.maxCacheSize);
-  log.info(`s3-overlay listening on ${listening.url} (${mode}; data dir ${config.dataDir}; region ${config.region})`);
+  log.info(`s3-overlay listening on ${listening.url} (${mode}; ${tier}; region ${config.region})`);
 
   let stopping = false;
   const stop = async (signal: string) => {

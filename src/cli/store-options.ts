@@ -11,7 +11,7 @@ import { request, type Dispatcher } from "undici";
 import type { ServeConfig } from "../config.js";
 import { Engine } from "../engine/engine.js";
 import { NodeSha256 } from "../engine/remote.js";
-import { openFsStore } from "../store/fs/index.js";
+import { openStore } from "../store/open.js";
 
 /** The options of serve that say where the data and the remote are (the rest comes from S3_OVERLAY_* env). */
 export function addStoreOptions(command: Command): Command {
@@ -57,7 +57,7 @@ function runningServer(dataDir: string): string | undefined {
 export async function openCache(config: ServeConfig): Promise<CacheAccess> {
   let store;
   try {
-    store = await openFsStore(config.dataDir);
+    store = await openStore(config);
   } catch (error) {
     if (!/in use by another s3-overlay process/.test((error as Error).message)) throw error;
     const serverUrl = runningServer(config.dataDir);

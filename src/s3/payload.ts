@@ -153,6 +153,10 @@ export function decodePayload(body: Readable, plan: PayloadPlan): { data: Readab
   finished(body, { writable: false }, (error) => {
     if (error !== undefined && error !== null && !decoder.destroyed) decoder.destroy(isS3Error(error) ? error : incompleteBody());
   });
+  // The consumer may attach (pipeline, for-await) only after some awaits, and a short
+  // body can fail verification before that: without a listener that would crash the
+  // process. Consumers still see the error: pipeline/finished report an errored stream.
+  decoder.on("error", () => undefined);
   return { data: decoder, digests: () => decoder.digests() };
 }
 

@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { startRgw, type RgwServer } from "../servers/rgw.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BIN = path.join(ROOT, "bin", "s3-overlay.js");
@@ -38,10 +39,24 @@ export function tempDir(prefix = "s3o-"): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * The store the suite runs against: the embedded one, or with
+ * S3_OVERLAY_TEST_TIER=rgw a Ceph RGW local tier (one per test file, started on
+ * first use, accepting the clients' credentials as the original MinIO setup did).
+ */
+export const TEST_TIER = process.env.S3_OVERLAY_TEST_TIER === "rgw" ? "rgw" : "embedded";
+let tier: Promise<RgwServer> | undefined;
+
+async function tierEnv(): Promise<Record<string, string>> {
+  if (TEST_TIER !== "rgw") return {};
+  tier ??= startRgw({ accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
+  return { S3_OVERLAY_LOCAL_ENDPOINT: (await tier).endpoint };
+}
+
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const dataDir = options.dataDir ?? tempDir();
   const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data-dir", dataDir, ...(options.args ?? [])], {
-    env: { ...cleanEnv(), ...options.env },
+    env: { ...cleanEnv(), ...(await tierEnv()), ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";

@@ -152,6 +152,16 @@ describe.skipIf(skipReason !== undefined)("overlay on a real remote", () => {
     expect(await back.Body!.transformToString()).toBe("rewritten");
   });
 
+  it("a bad upload into a bucket known only remotely answers BadDigest and the server lives on", async () => {
+    await remote.put("remote-only-bucket", "seed.txt", "x");
+    // the bucket check goes to the remote first: the body fails verification meanwhile
+    const error = await client.send(new PutObjectCommand({ Bucket: "remote-only-bucket", Key: "bad.txt", Body: "hello", ChecksumCRC32: "AAAAAA==" }))
+      .catch((e: { name: string }) => e.name);
+    expect(error).toBe("BadDigest");
+    const seed = await client.send(new GetObjectCommand({ Bucket: "remote-only-bucket", Key: "seed.txt" }));
+    expect(await seed.Body!.transformToString()).toBe("x");
+  });
+
   it("remembers remote 404s and forgets them on a local write", async () => {
     const missing = await client.send(new GetObjectCommand({ Bucket: bucket, Key: "neg/later.txt" })).catch((e: { name: string }) => e.name);
     expect(missing).toBe("NoSuchKey");
