@@ -5,12 +5,11 @@
 import { createHash } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { SignatureV4 } from "@smithy/signature-v4";
 import type { Command } from "commander";
 import { request, type Dispatcher } from "undici";
 import type { ServeConfig } from "../config.js";
 import { Engine } from "../engine/engine.js";
-import { NodeSha256 } from "../engine/remote.js";
+import { s3Signer } from "../s3/signer.js";
 import { openStore } from "../store/open.js";
 
 /** The options of serve that say where the data and the remote are (the rest comes from S3_OVERLAY_* env). */
@@ -74,7 +73,7 @@ export async function openCache(config: ServeConfig): Promise<CacheAccess> {
 export async function adminRequest(serverUrl: string, config: ServeConfig, command: "status" | "evict" | "warm", input: unknown): Promise<Dispatcher.ResponseData> {
   const url = new URL(`/_s3-overlay/${command}`, serverUrl);
   const body = JSON.stringify(input);
-  const signer = new SignatureV4({ credentials: config.credentials, region: config.region, service: "s3", sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+  const signer = s3Signer(config.credentials, config.region);
   const signed = await signer.sign({
     method: "POST",
     protocol: url.protocol,

@@ -20,7 +20,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, tempDir, type RunningServer } from "./harness.js";
+import { startServer, tempDir, TEST_TIER, type RunningServer } from "./harness.js";
 import { streamingSignedPut, unsignedTrailerPut } from "./raw-chunked.js";
 import { expectS3Error, md5Base64, parseXml, send, sha256Hex, signedSend, signHeaders } from "./raw-http.js";
 
@@ -304,7 +304,8 @@ describe("keys that look like paths are ordinary keys", () => {
     expect(listTree(sandbox, server.dataDir)).toEqual(before);
   });
 
-  it("a key with NUL and control characters round-trips and lists with encoding-type=url", async () => {
+  // Ceph RGW 16 cannot store keys with NUL and control characters
+  it.skipIf(TEST_TIER === "rgw")("a key with NUL and control characters round-trips and lists with encoding-type=url", async () => {
     const bucket = await newBucket();
     const key = "nul\u0000in/the\u0001middle";
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "nul" }));

@@ -18,7 +18,10 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { startServer, type RunningServer } from "./harness.js";
+import { startServer, TEST_TIER, type RunningServer } from "./harness.js";
+
+// Ceph RGW 16 refuses to complete an upload with a subset of its parts (InvalidPart)
+const subsetCompleteSkipped = TEST_TIER === "rgw";
 import { bodyBytes, expectS3Error, md5Hex, quotedMd5, seededBytes, seededStream, streamMd5, uniqueBucket } from "./sdk-helpers.js";
 
 const MiB = 1024 * 1024;
@@ -165,7 +168,7 @@ describe("part bookkeeping", () => {
     expect((await bodyBytes(got.Body)).equals(Buffer.concat([fresh, tail]))).toBe(true);
   });
 
-  test("Complete may skip part numbers (1, 3); only the listed parts make the object", async () => {
+  test.skipIf(subsetCompleteSkipped)("Complete may skip part numbers (1, 3); only the listed parts make the object", async () => {
     const key = "mpu/gaps";
     const uploadId = await createUpload(key);
     const parts = [seededBytes("g1", 5 * MiB), seededBytes("g2", 5 * MiB), Buffer.from("g3")];
@@ -263,7 +266,7 @@ describe("CompleteMultipartUpload errors", () => {
     await expectS3Error(complete([]), 400, "MalformedXML");
   });
 
-  test("after failed completions the upload is intact and completes", async () => {
+  test.skipIf(subsetCompleteSkipped)("after failed completions the upload is intact and completes", async () => {
     const result = await complete([completed[1], completed[2]]);
     expect(result.ETag).toBe(multipartEtag([big, Buffer.from("last")]));
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -49,7 +49,8 @@ import type {
   UsageOptions,
 } from "../types.js";
 import { describeObject, headersFor, infoFromHeaders, sameVersion, unquote } from "./metadata.js";
-import { errorFrom, encodeKey, networkErrorName, SignedHttp, tierUnavailable, type TierCredentials } from "./signed-http.js";
+import { encodeKey } from "../../s3/signer.js";
+import { errorFrom, networkErrorName, SignedHttp, tierUnavailable, type TierCredentials } from "./signed-http.js";
 import { readSpan, removeAll, Staging, type StagedFile } from "./staging.js";
 
 export interface S3StoreOptions {
@@ -546,10 +547,15 @@ export class S3Store implements Store {
 
   async putTombstone(bucket: string, key: string): Promise<void> {
     if (!(await this.bucketExists(bucket))) throw errors.noSuchBucket(bucket);
+    if (!fitsTier(tombstoneKey(bucket, key))) {
+      throw new S3Error("KeyTooLongError", "This key is too long for the S3 local tier to remember its deletion (the tombstone's key would exceed 1024 bytes).");
+    }
     await this.putBody(this.cache, tombstoneKey(bucket, key), {}, Buffer.alloc(0), 0);
   }
 
   async hasTombstone(bucket: string, key: string): Promise<boolean> {
+    // a key too long for a tombstone never has one (putTombstone refuses it)
+    if (!fitsTier(tombstoneKey(bucket, key))) return false;
     return this.exists(this.cache, tombstoneKey(bucket, key));
   }
 
@@ -794,6 +800,11 @@ function hashKey(key: string): string {
 
 function tombstoneKey(bucket: string, key: string): string {
   return `tombstones/${bucket}/${key}`;
+}
+
+/** S3 keys are at most 1024 bytes of UTF-8. */
+function fitsTier(tierKey: string): boolean {
+  return Buffer.byteLength(tierKey, "utf8") <= 1024;
 }
 
 function chunkPrefix(bucket: string, key: string): string {

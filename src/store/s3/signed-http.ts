@@ -1,9 +1,8 @@
 // Signed plain HTTP to the S3 local tier (undici + @smithy/signature-v4): the
 // data path (GET/PUT/UploadPart) streams through this, the SDK handles control calls.
-import { createHash, createHmac } from "node:crypto";
+import { encodeKey, s3Signer } from "../../s3/signer.js";
 import type { Readable } from "node:stream";
-import { SignatureV4 } from "@smithy/signature-v4";
-import { Agent, request, type Dispatcher } from "undici";
+import { Agent, type Dispatcher } from "undici";
 import { S3Error } from "../../s3/errors.js";
 
 export interface TierCredentials {
@@ -23,32 +22,7 @@ export interface TierRequest {
   contentLength?: number;
 }
 
-type SourceData = string | ArrayBuffer | ArrayBufferView;
 
-function toBytes(data: SourceData): string | Uint8Array {
-  if (typeof data === "string") return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
-}
-
-/** node:crypto behind the hash interface @smithy/signature-v4 expects. */
-class NodeSha256 {
-  private readonly hash;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", toBytes(secret));
-  }
-  update(data: SourceData): void {
-    this.hash.update(toBytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.hash.digest();
-  }
-}
-
-/** Percent-encode a key for a URL path: everything but unreserved characters and "/". */
-export function encodeKey(key: string): string {
-  return encodeURIComponent(key).replace(/%2F/g, "/").replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
 
 /** The error a store call throws when the tier cannot be reached: the server answers 503. */
 export function tierUnavailable(host: string, why: string): S3Error {
@@ -58,13 +32,13 @@ export function tierUnavailable(host: string, why: string): S3Error {
 export class SignedHttp {
   readonly host: string;
   private readonly base: URL;
-  private readonly signer: SignatureV4;
+  private readonly signer: ReturnType<typeof s3Signer>;
   private readonly agent: Agent;
 
   constructor(endpoint: string, region: string, credentials: TierCredentials) {
     this.base = new URL(endpoint);
     this.host = this.base.host;
-    this.signer = new SignatureV4({ credentials, region, service: "s3", sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+    this.signer = s3Signer(credentials, region);
     this.agent = new Agent({ connections: 64, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 60_000 });
   }
 
@@ -83,11 +57,10 @@ export class SignedHttp {
       query: req.query ?? {},
       headers,
     });
-    const url = new URL(this.base.href);
-    url.pathname = path;
-    for (const [name, value] of Object.entries(req.query ?? {})) url.searchParams.set(name, value);
+    const query = Object.entries(req.query ?? {}).map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join("&");
     try {
-      return await request(url, { method: req.method, headers: signed.headers, body: req.body, dispatcher: this.agent });
+      // origin + path, not a URL: a URL would resolve "." and ".." segments of keys
+      return await this.agent.request({ origin: this.base.origin, path: query ? `${path}?${query}` : path, method: req.method, headers: signed.headers, body: req.body });
     } catch (error) {
       if (req.body && !Buffer.isBuffer(req.body)) req.body.destroy();
       if (error instanceof S3Error) throw error;

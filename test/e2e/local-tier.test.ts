@@ -1,0 +1,124 @@
+// An S3-compatible local tier (issue: MinIO / Ceph RGW instead of the embedded
+// store): several serves on one tier behave as one overlay, data written
+// through the endpoint is plain objects in the tier, and an unreachable tier is
+// a 503, not a crash. The remote is a second Ceph RGW.
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRgw, type RgwServer } from "../servers/rgw.js";
+import { containerRuntimeAvailable, startMinioContainer } from "../servers/minio.js";
+import { ACCESS_KEY, SECRET_KEY, startServer, type RunningServer } from "./harness.js";
+import { requireRgw, startOverlay, startRemote, type RemoteFixture } from "./overlay-harness.js";
+
+const skipReason = requireRgw();
+
+async function xCache(server: RunningServer, bucket: string, key: string): Promise<{ status: number; cache: string | null; body: string }> {
+  const client = server.client();
+  const url = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 60 });
+  client.destroy();
+  const response = await fetch(url);
+  return { status: response.status, cache: response.headers.get("x-cache"), body: await response.text() };
+}
+
+describe.skipIf(skipReason !== undefined)("two serves on one Ceph RGW local tier", () => {
+  let remote: RemoteFixture;
+  let tier: RgwServer;
+  let tierClient: S3Client;
+  let first: RunningServer;
+  let second: RunningServer;
+
+  beforeAll(async () => {
+    [remote, tier] = await Promise.all([startRemote(), startRgw({ accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY })]);
+    await remote.put("shared", "data/a.txt", "from the remote");
+    await remote.put("shared", "data/b.txt", "also remote");
+    const env = { S3_OVERLAY_LOCAL_ENDPOINT: tier.endpoint };
+    [first, second] = await Promise.all([startOverlay(remote, { env }), startOverlay(remote, { env })]);
+    tierClient = new S3Client({
+      endpoint: tier.endpoint, region: "us-east-1", forcePathStyle: true,
+      credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }, requestChecksumCalculation: "WHEN_REQUIRED",
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    tierClient?.destroy();
+    await first?.destroy();
+    await second?.destroy();
+    await Promise.all([remote?.stop(), tier?.stop()]);
+  });
+
+  it("a fill through one serve is a hit through the other, and a plain object in the tier", async () => {
+    expect(await xCache(first, "shared", "data/a.txt")).toEqual({ status: 200, cache: "miss", body: "from the remote" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    remote.proxy.reset();
+    expect(await xCache(second, "shared", "data/a.txt")).toEqual({ status: 200, cache: "hit", body: "from the remote" });
+    expect(remote.proxy.stats().bytesFromTarget).toBe(0);
+    // what the tier holds is an ordinary object a MinIO console (or any client) can read
+    const inTier = await tierClient.send(new GetObjectCommand({ Bucket: "shared", Key: "data/a.txt" }));
+    expect(await inTier.Body!.transformToString()).toBe("from the remote");
+  });
+
+  it("a delete through one sticks in the other", async () => {
+    const client = first.client();
+    await client.send(new DeleteObjectCommand({ Bucket: "shared", Key: "data/b.txt" }));
+    client.destroy();
+    expect((await xCache(second, "shared", "data/b.txt")).status).toBe(404);
+  });
+
+  it("writes through the endpoint land in same-named tier buckets, never on the remote", async () => {
+    const client = second.client();
+    await client.send(new PutObjectCommand({ Bucket: "shared", Key: "mine.txt", Body: "local write", Metadata: { owner: "me" } }));
+    client.destroy();
+    const inTier = await tierClient.send(new GetObjectCommand({ Bucket: "shared", Key: "mine.txt" }));
+    expect(await inTier.Body!.transformToString()).toBe("local write");
+    expect(inTier.Metadata?.owner).toBe("me");
+    const remoteView = await remote.direct.send(new HeadObjectCommand({ Bucket: "shared", Key: "mine.txt" })).catch((e: { name: string }) => e.name);
+    expect(remoteView).toBe("NotFound");
+    expect(await xCache(first, "shared", "mine.txt")).toEqual({ status: 200, cache: "hit", body: "local write" });
+  });
+
+  it("data already in the tier is visible through the endpoint", async () => {
+    await tierClient.send(new PutObjectCommand({ Bucket: "shared", Key: "put-directly.txt", Body: "was here before" }));
+    expect(await xCache(first, "shared", "put-directly.txt")).toEqual({ status: 200, cache: "hit", body: "was here before" });
+  });
+
+  it("starts with the tier down, says so, answers 503, and recovers", async () => {
+    await tier.pause();
+    let server: RunningServer | undefined;
+    try {
+      server = await startServer({ env: { S3_OVERLAY_LOCAL_ENDPOINT: tier.endpoint } });
+      expect(server.stderr()).toMatch(/S3 local tier at http:\/\/127\.0\.0\.1:\d+/);
+      const client = server.client();
+      const status = await client.send(new HeadObjectCommand({ Bucket: "shared", Key: "mine.txt" }))
+        .then(() => 200, (e: { $metadata: { httpStatusCode: number } }) => e.$metadata.httpStatusCode);
+      expect(status).toBe(503);
+      await tier.resume();
+      const head = await client.send(new HeadObjectCommand({ Bucket: "shared", Key: "mine.txt" }));
+      expect(head.ContentLength).toBe(11);
+      client.destroy();
+    } finally {
+      await tier.resume().catch(() => undefined);
+      await server?.destroy();
+    }
+  });
+});
+
+const runtime = await containerRuntimeAvailable();
+if (!runtime.ok) console.warn(`MinIO local tier tests skipped: ${runtime.reason}`);
+
+describe.skipIf(!runtime.ok)("a MinIO local tier (testcontainers)", () => {
+  it("serves a round trip with MinIO as the local tier", async () => {
+    const minio = await startMinioContainer({ accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
+    const server = await startServer({ env: { S3_OVERLAY_LOCAL_ENDPOINT: minio.endpoint } });
+    const client = server.client();
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: "mybucket" }));
+      await client.send(new PutObjectCommand({ Bucket: "mybucket", Key: "x", Body: "y" }));
+      const got = await client.send(new GetObjectCommand({ Bucket: "mybucket", Key: "x" }));
+      expect(await got.Body!.transformToString()).toBe("y");
+    } finally {
+      client.destroy();
+      await server.destroy();
+      await minio.stop();
+    }
+  }, 300_000);
+});
