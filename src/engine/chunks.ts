@@ -12,8 +12,10 @@ import type { ByteRange, ChunkInfo, ChunkKey, ObjectInfo, Store } from "../store
 import type { Remote } from "./remote.js";
 import { Spool } from "./spool.js";
 
-/** chunks are verified in blocks of this size */
-const BLOCK_SIZE = 1 << 20;
+/** chunks are verified in blocks of at least 1 MiB, at most 64 blocks a chunk (the checksum list stays short) */
+function blockSizeFor(chunkSize: number): number {
+  return Math.max(1 << 20, Math.ceil(chunkSize / 64));
+}
 
 export interface ChunkSettings {
   chunkThreshold: number;
@@ -157,15 +159,18 @@ export class ChunkCache {
    * A corrupt block deletes the chunk, and the rest comes from a fresh fetch.
    */
   private verifiedReader(info: ObjectInfo, chunk: ChunkInfo, within: ByteRange): Readable {
-    const out = new PassThrough({ highWaterMark: BLOCK_SIZE });
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
     const blocks = decodeBlockChecksums(chunk.crc32);
-    const source = this.store.readChunk(chunk);
+    // start at the block holding the range's first byte, stop after the one holding its last
+    const firstBlock = Math.floor(within.start / blocks.blockSize);
+    const lastByte = Math.min(chunk.size, (Math.floor(within.end / blocks.blockSize) + 1) * blocks.blockSize) - 1;
+    const source = this.store.readChunk(chunk, { start: firstBlock * blocks.blockSize, end: lastByte });
     out.once("close", () => source.destroy());
     const send = async (bytes: Buffer): Promise<void> => {
       if (!out.write(bytes)) await once(out, "drain");
     };
     void (async () => {
-      let block = 0;
+      let block = firstBlock;
       let pending: Buffer[] = [];
       let pendingBytes = 0;
       try {
@@ -266,6 +271,7 @@ export class ChunkCache {
   private async download(info: ObjectInfo, key: ChunkKey, size: number, spool: Spool, detach: () => void, source?: Readable): Promise<void> {
     const start = key.index * key.chunkSize;
     // one CRC32 per block: readers verify a block before they send it
+    const blockSize = blockSizeFor(key.chunkSize);
     const blockCrcs: number[] = [];
     let blockCrc = 0;
     let blockFill = 0;
@@ -281,11 +287,11 @@ export class ChunkCache {
         // a remote that ignored the range sends more than the chunk: keep the chunk's bytes only
         if (received + data.length > size) data = data.subarray(0, size - received);
         for (let offset = 0; offset < data.length;) {
-          const take = Math.min(data.length - offset, BLOCK_SIZE - blockFill);
+          const take = Math.min(data.length - offset, blockSize - blockFill);
           blockCrc = crc32(data.subarray(offset, offset + take), blockCrc);
           blockFill += take;
           offset += take;
-          if (blockFill === BLOCK_SIZE) {
+          if (blockFill === blockSize) {
             blockCrcs.push(blockCrc >>> 0);
             blockCrc = 0;
             blockFill = 0;
@@ -314,7 +320,7 @@ export class ChunkCache {
     try {
       const staged = await this.store.adoptFile(spool.path);
       taken = true;
-      await this.store.putChunk(key, staged, encodeBlockChecksums(blockCrcs));
+      await this.store.putChunk(key, staged, encodeBlockChecksums(blockSize, blockCrcs));
     } finally {
       detach();
       await spool.release(!taken);
@@ -339,10 +345,10 @@ function last(range: ByteRange, info: ObjectInfo): number {
 }
 
 /** Stored checksum of a chunk: "<block size>:" + base64 of each block's CRC32 (big-endian). */
-function encodeBlockChecksums(crcs: number[]): string {
+function encodeBlockChecksums(blockSize: number, crcs: number[]): string {
   const digest = Buffer.alloc(crcs.length * 4);
   crcs.forEach((crc, index) => digest.writeUInt32BE(crc, index * 4));
-  return `${BLOCK_SIZE}:${digest.toString("base64")}`;
+  return `${blockSize}:${digest.toString("base64")}`;
 }
 
 function decodeBlockChecksums(text: string): { blockSize: number; crcs: number[] } {

@@ -67,7 +67,7 @@ export interface ChunkKey {
 
 export interface ChunkInfo extends ChunkKey {
   size: number;
-  /** base64 CRC32 of the chunk's bytes, computed when it was written */
+  /** the chunk's checksums as the engine encoded them when it was written (opaque to stores) */
   crc32: string;
   /** last time the chunk was written or read (for LRU eviction) */
   lastAccess: Date;
@@ -242,8 +242,8 @@ export interface Store {
    */
   putChunk(chunk: ChunkKey, data: StagedData, crc32: string): Promise<boolean>;
   getChunk(chunk: ChunkKey): Promise<ChunkInfo | undefined>;
-  /** the whole chunk's bytes; marks it recently used */
-  readChunk(chunk: ChunkInfo): Readable;
+  /** the chunk's bytes (all, or the inclusive range within it); marks it recently used */
+  readChunk(chunk: ChunkInfo, range?: ByteRange): Readable;
   deleteChunk(chunk: ChunkKey): Promise<void>;
   /** chunks present for an object version, sorted by index */
   listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]>;

@@ -1,10 +1,11 @@
 // The benchmark suite (`npm run bench`): s3-overlay against baselines measured
 // in the same run, on the same disk. Prints one Markdown table and writes it to
 // tmp/bench/results.md.
-//   npm run bench -- [--only local|overlay] [--trials N] [--size-mb N]
-//     --only     run one group (default both)
-//     --trials   trials per comparison (default 5; the 1 GiB overlay miss runs at most 3)
-//     --size-mb  size of the big object in MiB (default 1024; smaller for a quick check)
+//   npm run bench -- [--only local|overlay|chunks|warm] [--trials N] [--size-mb N]
+//     --only     run one group (default all)
+//     --trials   trials per comparison (default 5; big remote reads run at most 3)
+//     --size-mb  size of the big object in MiB (smaller for a quick check); defaults:
+//                local and overlay 1024, chunks 2048, warm 256 (its two large objects)
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
@@ -17,23 +18,28 @@ import { benchAgent } from "./lib/agent.mjs";
 import { makeFile } from "./lib/files.mjs";
 import { killAllStarted } from "./lib/processes.mjs";
 import { attempt, renderTable } from "./lib/report.mjs";
+import { benchChunks } from "./chunks.mjs";
 import { benchLocal } from "./local.mjs";
 import { benchOverlay } from "./overlay.mjs";
+import { benchWarm } from "./warm.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BENCH_DIR = join(ROOT, "tmp", "bench");
-const GROUPS = ["local", "overlay"];
+const GROUPS = ["local", "overlay", "chunks", "warm"];
+const MiB = 2 ** 20;
 
 function parseOptions() {
   const { values } = parseArgs({
-    options: { only: { type: "string" }, trials: { type: "string", default: "5" }, "size-mb": { type: "string", default: "1024" } },
+    options: { only: { type: "string" }, trials: { type: "string", default: "5" }, "size-mb": { type: "string" } },
   });
   if (values.only !== undefined && !GROUPS.includes(values.only)) throw new Error(`--only must be one of ${GROUPS.join(", ")}`);
   const trials = Number(values.trials);
-  const sizeMib = Number(values["size-mb"]);
+  const sizeMib = values["size-mb"] === undefined ? undefined : Number(values["size-mb"]);
   if (!Number.isInteger(trials) || trials < 1) throw new Error("--trials must be a positive integer");
-  if (!Number.isInteger(sizeMib) || sizeMib < 1) throw new Error("--size-mb must be a positive integer");
-  return { groups: values.only ? [values.only] : GROUPS, trials, sizeBytes: sizeMib * 2 ** 20 };
+  if (sizeMib !== undefined && (!Number.isInteger(sizeMib) || sizeMib < 1)) throw new Error("--size-mb must be a positive integer");
+  // each group's big object: --size-mb, else the group's default
+  const sizeBytes = (defaultMib) => (sizeMib ?? defaultMib) * MiB;
+  return { groups: values.only ? [values.only] : GROUPS, trials, sizeBytes: sizeBytes(1024), chunksSizeBytes: sizeBytes(2048), warmLargeBytes: sizeBytes(256) };
 }
 
 function describeRun(options) {
@@ -61,15 +67,26 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 const started = Date.now();
 const rows = [];
 try {
-  const bigFile = await makeFile(join(workDir, "big.bin"), options.sizeBytes);
+  const bigFile = options.groups.includes("local") || options.groups.includes("overlay") ? await makeFile(join(workDir, "big.bin"), options.sizeBytes) : undefined;
   if (options.groups.includes("local")) {
     console.error("local mode (issue #2) ...");
-    rows.push(...(await attempt("local", () => benchLocal({ workDir: join(workDir, "local"), bigFile, ...options }))));
+    const localOptions = { workDir: join(workDir, "local"), bigFile, sizeBytes: options.sizeBytes, trials: options.trials };
+    rows.push(...(await attempt("local", () => benchLocal(localOptions))));
   }
   if (options.groups.includes("overlay")) {
     console.error("overlay mode against Ceph RGW (issue #3) ...");
     const overlayOptions = { workDir: join(workDir, "overlay"), bigFile, sizeBytes: options.sizeBytes, trials: Math.min(options.trials, 3) };
     rows.push(...(await attempt("overlay", () => benchOverlay(overlayOptions))));
+  }
+  if (options.groups.includes("chunks")) {
+    console.error("chunk cache against Ceph RGW (issue #4) ...");
+    const chunksOptions = { workDir: join(workDir, "chunks"), sizeBytes: options.chunksSizeBytes, trials: Math.min(options.trials, 3) };
+    rows.push(...(await attempt("chunks", () => benchChunks(chunksOptions))));
+  }
+  if (options.groups.includes("warm")) {
+    console.error("warm command against Ceph RGW (issue #6) ...");
+    const warmOptions = { workDir: join(workDir, "warm"), largeBytes: options.warmLargeBytes, trials: Math.min(options.trials, 3) };
+    rows.push(...(await attempt("warm", () => benchWarm(warmOptions))));
   }
 } finally {
   killAllStarted();

@@ -27,6 +27,7 @@ import type {
   UploadInfo,
   UsageOptions,
 } from "../types.js";
+import { describeObject } from "../object-info.js";
 import { BlobFiles, type BlobRef } from "./blobs.js";
 import { Catalog } from "./catalog.js";
 import { isWellFormedKey } from "./key-order.js";
@@ -252,10 +253,10 @@ export class FsStore implements Store {
    * Streams the chunk's blob, pinned like readObject's. If the chunk was deleted or
    * rewritten with other bytes since `chunk` was read, the stream errors with NoSuchKey.
    */
-  readChunk(chunk: ChunkInfo): Readable {
+  readChunk(chunk: ChunkInfo, range?: ByteRange): Readable {
     const blob = this.catalog.touchChunk(chunk, Date.now());
     if (blob === undefined) return failingStream(errors.noSuchKey(chunk.key));
-    return this.files.read([blob], { start: 0, end: blob.size - 1 }, chunk.key);
+    return this.files.read([blob], range ?? { start: 0, end: blob.size - 1 }, chunk.key);
   }
 
   async deleteChunk(chunk: ChunkKey): Promise<void> {
@@ -367,23 +368,6 @@ function requireNoChunkSize(meta: NewObject): void {
   if (meta.chunkSize !== undefined) throw new Error("only commitObject makes a manifest (chunkSize set)");
 }
 
-function describeObject(bucket: string, key: string, size: number, meta: NewObject): ObjectInfo {
-  const info: ObjectInfo = {
-    bucket,
-    key,
-    size,
-    etag: meta.etag,
-    lastModified: meta.lastModified ?? new Date(),
-    headers: { ...meta.headers },
-    userMetadata: { ...meta.userMetadata },
-    origin: meta.origin,
-  };
-  if (meta.checksum !== undefined) info.checksum = { ...meta.checksum };
-  if (meta.partSizes !== undefined) info.partSizes = [...meta.partSizes];
-  if (meta.remote !== undefined) info.remote = { ...meta.remote };
-  if (meta.chunkSize !== undefined) info.chunkSize = meta.chunkSize;
-  return info;
-}
 
 /** A stream that fails with `error` when first read (not before: nobody may be listening yet). */
 function failingStream(error: Error): Readable {

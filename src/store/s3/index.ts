@@ -420,7 +420,7 @@ export class S3Store implements Store {
         throw new Error(`chunk ${chunk.index} of ${chunk.bucket}/${chunk.key} (${manifest.size} bytes in chunks of ${chunk.chunkSize}) cannot hold ${file.size} bytes`);
       }
       const earlier = await this.listAllKeys(this.cache, chunkDir(chunk));
-      const tierKey = `${chunkDir(chunk)}${Buffer.from(crc32, "base64").toString("base64url")}`;
+      const tierKey = `${chunkDir(chunk)}${checksumInKey(crc32)}`;
       await this.putBody(this.cache, tierKey, {}, readSpan([file], 0, file.size), file.size);
       await this.deleteCacheKeys(earlier.filter((entry) => entry.key !== tierKey));
       return true;
@@ -435,18 +435,20 @@ export class S3Store implements Store {
   }
 
   /** No access tracking on a shared tier: lastAccess stays the chunk's write time. */
-  readChunk(chunk: ChunkInfo): Readable {
-    const key = `${chunkDir(chunk)}${Buffer.from(chunk.crc32, "base64").toString("base64url")}`;
+  readChunk(chunk: ChunkInfo, range?: ByteRange): Readable {
+    const key = `${chunkDir(chunk)}${checksumInKey(chunk.crc32)}`;
     const store = this;
+    const wanted = range ?? { start: 0, end: chunk.size - 1 };
     return Readable.from(
       (async function* () {
-        const response = await store.http.send({ method: "GET", bucket: store.cache, key });
+        const headers = range ? { range: `bytes=${range.start}-${range.end}` } : undefined;
+        const response = await store.http.send({ method: "GET", bucket: store.cache, key, headers });
         if (response.statusCode === 404) {
           response.body.resume();
           throw errors.noSuchKey(chunk.key);
         }
-        if (response.statusCode !== 200) throw await store.failure(response, `GET chunk ${chunk.index} of ${chunk.bucket}/${chunk.key}`, store.cache, key);
-        if (Number(response.headers["content-length"]) !== chunk.size) {
+        if (response.statusCode !== 200 && response.statusCode !== 206) throw await store.failure(response, `GET chunk ${chunk.index} of ${chunk.bucket}/${chunk.key}`, store.cache, key);
+        if (Number(response.headers["content-length"]) !== wanted.end - wanted.start + 1) {
           dropBody(response);
           throw errors.noSuchKey(chunk.key);
         }
@@ -798,6 +800,11 @@ function hashKey(key: string): string {
   return createHash("sha256").update(key).digest("hex");
 }
 
+/** The chunk's checksum text (opaque to the store) as one key segment. */
+function checksumInKey(crc32: string): string {
+  return Buffer.from(crc32, "utf8").toString("base64url");
+}
+
 function tombstoneKey(bucket: string, key: string): string {
   return `tombstones/${bucket}/${key}`;
 }
@@ -824,7 +831,7 @@ function chunkFromListing(bucket: string, key: string, entry: ListedObject): Sto
     chunkSize: Number(chunkSize),
     index: Number(index),
     size: entry.size,
-    crc32: Buffer.from(crc32!, "base64url").toString("base64"),
+    crc32: Buffer.from(crc32!, "base64url").toString("utf8"),
     lastAccess: entry.stored,
     tierKey: entry.key,
   };

@@ -2,6 +2,7 @@
 // as x-amz-meta-s3o-* metadata (user metadata keeps its own x-amz-meta-* names;
 // the s3o- prefix is reserved and never shown to clients). Objects written
 // directly into the tier (no s3o metadata) read as plain client objects.
+import { describeObject as describeInfo } from "../object-info.js";
 import type { ChecksumAlgorithm, ContentHeaders, NewObject, ObjectInfo } from "../types.js";
 
 const META = "x-amz-meta-";
@@ -91,23 +92,10 @@ export function infoFromHeaders(bucket: string, key: string, headers: Record<str
   return info;
 }
 
-/** ObjectInfo of what was just written, as headersFor described it. */
+/** Our info for a new object: client metadata named s3o-* is reserved for us and dropped. */
 export function describeObject(bucket: string, key: string, size: number, meta: NewObject, lastModified: Date): ObjectInfo {
-  const info: ObjectInfo = {
-    bucket,
-    key,
-    size,
-    etag: meta.etag,
-    lastModified,
-    headers: { ...meta.headers },
-    userMetadata: Object.fromEntries(Object.entries(meta.userMetadata).filter(([name]) => !name.toLowerCase().startsWith("s3o-"))),
-    origin: meta.origin,
-  };
-  if (meta.checksum !== undefined) info.checksum = { ...meta.checksum };
-  if (meta.partSizes !== undefined) info.partSizes = [...meta.partSizes];
-  if (meta.remote !== undefined) info.remote = { ...meta.remote };
-  if (meta.chunkSize !== undefined) info.chunkSize = meta.chunkSize;
-  return info;
+  const userMetadata = Object.fromEntries(Object.entries(meta.userMetadata).filter(([name]) => !name.toLowerCase().startsWith("s3o-")));
+  return describeInfo(bucket, key, size, { ...meta, userMetadata }, lastModified);
 }
 
 /** Same stored version: what a reader opened is still what the tier holds. */

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const BIN = `${ROOT}bin/s3-overlay.js`;
 const RAW_SERVER = fileURLToPath(new URL("raw-server.mjs", import.meta.url));
+const THROTTLE_PROXY = fileURLToPath(new URL("throttle-proxy.mjs", import.meta.url));
 const running = new Set();
 
 /** The credentials `s3-overlay serve` accepts by default. */
@@ -78,6 +79,16 @@ export async function startS3Overlay({ dataDir, env = {}, args = [] }) {
 export async function startRawServerProcess(filePath) {
   const server = await spawnUntil([RAW_SERVER, filePath], /^port=(\d+)$/m, process.env);
   return { url: `http://127.0.0.1:${server.match[1]}/`, pid: server.pid, stop: server.stop };
+}
+
+/**
+ * Start lib/throttle-proxy.mjs in front of targetUrl's host and port, each
+ * connection limited to bytesPerSec toward the client. Resolves to { url, pid, stop() }.
+ */
+export async function startThrottledProxyProcess(targetUrl, bytesPerSec) {
+  const { hostname, port } = new URL(targetUrl);
+  const proxy = await spawnUntil([THROTTLE_PROXY, hostname, port, String(bytesPerSec)], /^port=(\d+)$/m, process.env);
+  return { url: `http://127.0.0.1:${proxy.match[1]}`, pid: proxy.pid, stop: proxy.stop };
 }
 
 /** SIGKILL every server this module started that is still running (for an interrupted run). */
