@@ -17,6 +17,9 @@ function blockSizeFor(chunkSize: number): number {
   return Math.max(1 << 20, Math.ceil(chunkSize / 64));
 }
 
+/** a cold read starting this far into a chunk is fetched directly instead of waiting for the chunk's fill */
+const DIRECT_RANGE_AFTER = 1 << 20;
+
 export interface ChunkSettings {
   chunkThreshold: number;
   chunkSize: number;
@@ -150,7 +153,27 @@ export class ChunkCache {
       this.stats.hits++;
       return this.verifiedReader(info, present, within);
     }
-    return (await this.fill(info, key).spool).reader(within);
+    const spool = await this.fill(info, key).spool;
+    if (within.start < DIRECT_RANGE_AFTER) return spool.reader(within);
+    // Deep inside a cold chunk: waiting for the fill to get there would cost the
+    // download of everything before it. Fetch just the range (same version, by
+    // If-Match) while the chunk fills beside it: the range's overlap is fetched twice.
+    return this.directRange(info, index * key.chunkSize, within);
+  }
+
+  /** Bytes `within` the chunk starting at `chunkStart`, straight from the remote. */
+  private directRange(info: ObjectInfo, chunkStart: number, within: ByteRange): Readable {
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const range = { start: chunkStart + within.start, end: chunkStart + within.end };
+    this.remote.get(info.bucket, info.key, { range, ifMatch: info.etag }).then((read) => {
+      if (!read) return void out.destroy(new ObjectChangedError(info.bucket, info.key));
+      this.stats.fetchedBytes += range.end - range.start + 1;
+      pipeline(read.body, out, () => undefined);
+    }, (error: unknown) => {
+      const changed = error instanceof S3Error && error.code === "PreconditionFailed";
+      out.destroy(changed ? new ObjectChangedError(info.bucket, info.key) : (error as Error));
+    });
+    return out;
   }
 
   /**
