@@ -113,11 +113,6 @@ export class Engine {
     return this.store.deleteBucket(name);
   }
 
-  /** Metadata for copy sources and the like: see statObject. */
-  async headObject(bucket: string, key: string): Promise<ObjectInfo> {
-    return (await this.statObject(bucket, key)).info;
-  }
-
   /**
    * Metadata for HEAD. Read order: tombstone, local object, negative cache,
    * remote. A remote answer downloads no body. `cache` is undefined in local mode.
