@@ -153,21 +153,22 @@ export class ChunkCache {
       this.stats.hits++;
       return this.verifiedReader(info, present, within);
     }
-    const spool = await this.fill(info, key).spool;
-    if (within.start < DIRECT_RANGE_AFTER) return spool.reader(within);
+    if (within.start < DIRECT_RANGE_AFTER) return (await this.fill(info, key).spool).reader(within);
     // Deep inside a cold chunk: waiting for the fill to get there would cost the
     // download of everything before it. Fetch just the range (same version, by
-    // If-Match) while the chunk fills beside it: the range's overlap is fetched twice.
-    return this.directRange(info, index * key.chunkSize, within);
+    // If-Match), and the whole chunk once the range's bytes are on their way, so
+    // the chunk's download does not compete with the client's first bytes.
+    return this.directRange(info, index * key.chunkSize, within, () => this.fill(info, key));
   }
 
-  /** Bytes `within` the chunk starting at `chunkStart`, straight from the remote. */
-  private directRange(info: ObjectInfo, chunkStart: number, within: ByteRange): Readable {
+  /** Bytes `within` the chunk starting at `chunkStart`, straight from the remote; `then` runs once they arrive. */
+  private directRange(info: ObjectInfo, chunkStart: number, within: ByteRange, then: () => void): Readable {
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     const range = { start: chunkStart + within.start, end: chunkStart + within.end };
     this.remote.get(info.bucket, info.key, { range, ifMatch: info.etag }).then((read) => {
       if (!read) return void out.destroy(new ObjectChangedError(info.bucket, info.key));
       this.stats.fetchedBytes += range.end - range.start + 1;
+      read.body.once("end", then);
       pipeline(read.body, out, () => undefined);
     }, (error: unknown) => {
       const changed = error instanceof S3Error && error.code === "PreconditionFailed";

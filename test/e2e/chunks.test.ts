@@ -205,6 +205,12 @@ describe.skipIf(skipReason !== undefined)("chunked caching at the default settin
       expect(body.equals(data.subarray(start, start + MiB))).toBe(true);
       const fetched = remote.proxy.stats().bytesFromTarget;
       expect(fetched).toBeLessThan(16 * MiB + MiB + 4 * MiB);
+      // the range came straight from the remote; its chunk is cached beside it
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      remote.proxy.reset();
+      const again = await readRange(client, "defaults", "big.bin", `bytes=${start}-${start + MiB - 1}`);
+      expect(again.equals(body)).toBe(true);
+      expect(remote.proxy.stats().bytesFromTarget).toBe(0);
       const whole = await readRange(client, "defaults", "big.bin");
       expect(md5(whole)).toBe(md5(data));
     } finally {
