@@ -9,7 +9,7 @@ import type {
 } from "../store/types.js";
 import type { OverlaySettings } from "../config.js";
 import { listPage, mergedSource, sortedSource, type ListSource, type Page, type PageRequest } from "./listing.js";
-import { KeyedMutex } from "./mutex.js";
+import { KeyedMutex, objectId } from "./mutex.js";
 import type { ChunkStats } from "./chunks.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
 import { Remote } from "./remote.js";
@@ -24,10 +24,10 @@ export type Describe = (staged: StagedData) => NewObject;
 /** Throws if the write must not happen given the current object (conditional writes). */
 export type Precondition = (current: ObjectInfo | undefined) => void;
 
+/** A part the client names in CompleteMultipartUpload (ETag without quotes). */
 export interface CompletedPart {
   partNumber: number;
   etag: string;
-  checksum?: string;
 }
 
 export interface DeleteOutcome {
@@ -152,7 +152,7 @@ export class Engine {
    * version with this ETag, so the remote's version shows through again.
    */
   async dropClientWrite(bucket: string, key: string, etag: string): Promise<boolean> {
-    const dropped = await this.keyLocks.run(`${bucket}\n${key}`, async () => {
+    const dropped = await this.keyLocks.run(objectId(bucket, key), async () => {
       const current = await this.store.headObject(bucket, key);
       if (current?.origin !== "local" || current.etag !== etag) return false;
       return this.store.deleteObject(bucket, key);
@@ -215,10 +215,7 @@ export class Engine {
   /** S3 answers success for a key that does not exist. With a remote, the delete sticks (tombstone). */
   async deleteObject(bucket: string, key: string): Promise<void> {
     await this.requireBucket(bucket);
-    await this.keyLocks.run(`${bucket}\n${key}`, async () => {
-      await this.store.deleteObject(bucket, key);
-      if (this.overlay) await this.store.putTombstone(bucket, key);
-    });
+    await this.deleteSticky(bucket, key);
   }
 
   async deleteObjects(bucket: string, keys: string[]): Promise<DeleteOutcome[]> {
@@ -226,10 +223,7 @@ export class Engine {
     const outcomes: DeleteOutcome[] = [];
     for (const key of keys) {
       try {
-        await this.keyLocks.run(`${bucket}\n${key}`, async () => {
-          await this.store.deleteObject(bucket, key);
-          if (this.overlay) await this.store.putTombstone(bucket, key);
-        });
+        await this.deleteSticky(bucket, key);
         outcomes.push({ key });
       } catch (error) {
         outcomes.push({ key, error: error instanceof S3Error ? error : errors.internal() });
@@ -254,6 +248,14 @@ export class Engine {
       return gone;
     };
     return listPage(mergedSource(local, remote, hidden), request);
+  }
+
+  /** Deletes the local object; with a remote, a tombstone keeps the remote's copy hidden. */
+  private deleteSticky(bucket: string, key: string): Promise<void> {
+    return this.keyLocks.run(objectId(bucket, key), async () => {
+      await this.store.deleteObject(bucket, key);
+      if (this.overlay) await this.store.putTombstone(bucket, key);
+    });
   }
 
   /** The store's object, unless it is a mirror too old to trust (S3_OVERLAY_REVALIDATE) that the remote changed. */
@@ -331,7 +333,8 @@ export class Engine {
       }
       previous = want.partNumber;
       const part = stored.get(want.partNumber);
-      if (!part || unquote(want.etag) !== part.etag) {
+      // the XML parser already took the quotes off
+      if (!part || want.etag !== part.etag) {
         throw new S3Error("InvalidPart", "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not have matched the part's entity tag.", { PartNumber: String(want.partNumber), ETag: want.etag });
       }
       if (index < requested.length - 1 && part.size < MIN_PART_SIZE) {
@@ -356,7 +359,7 @@ export class Engine {
    * at the same moment cannot overwrite it; the precondition sees the current object.
    */
   private async commitChecked(bucket: string, key: string, precondition: Precondition | undefined, commit: () => Promise<ObjectInfo>): Promise<ObjectInfo> {
-    const info = await this.keyLocks.run(`${bucket}\n${key}`, async () => {
+    const info = await this.keyLocks.run(objectId(bucket, key), async () => {
       precondition?.(await this.store.headObject(bucket, key));
       return commit();
     });
@@ -369,8 +372,4 @@ export function checkPartNumber(partNumber: number): void {
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
     throw errors.invalidArgument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", String(partNumber));
   }
-}
-
-function unquote(etag: string): string {
-  return etag.trim().replace(/^"(.*)"$/, "$1");
 }

@@ -16,3 +16,8 @@ export class KeyedMutex {
     }
   }
 }
+
+/** The id of one object in per-object maps and locks (engine and overlay must agree on it). */
+export function objectId(bucket: string, key: string): string {
+  return `${bucket}\n${key}`;
+}

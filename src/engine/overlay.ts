@@ -10,7 +10,7 @@ import type { OverlaySettings } from "../config.js";
 import type { ByteRange, ObjectInfo, Store } from "../store/types.js";
 import { ChunkCache } from "./chunks.js";
 import { Fill } from "./fill.js";
-import type { KeyedMutex } from "./mutex.js";
+import { objectId, type KeyedMutex } from "./mutex.js";
 import type { Remote, RemoteObject } from "./remote.js";
 
 export type CacheStatus = "hit" | "miss" | "pass";
@@ -81,7 +81,7 @@ export class Overlay {
   async get(bucket: string, key: string, ranged: boolean): Promise<ObjectRead | undefined> {
     if (this.isKnownMissing(bucket, key)) return undefined;
     if (!this.settings.cacheEnabled) return this.passThrough(bucket, key);
-    const id = fillId(bucket, key);
+    const id = objectId(bucket, key);
     let fill = this.fills.get(id);
     if (fill) this.counters.coalesced++;
     if (!fill && ranged) {
@@ -133,7 +133,7 @@ export class Overlay {
   async fillObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
     const read = await this.get(bucket, key, false);
     if (!read || read.info.chunkSize !== undefined) return read?.info;
-    const fill = this.fills.get(fillId(bucket, key));
+    const fill = this.fills.get(objectId(bucket, key));
     // reading the bytes surfaces the fill's error, if any
     await finished(read.open().resume());
     await fill?.done;
@@ -167,7 +167,7 @@ export class Overlay {
    */
   commitManifest(bucket: string, key: string, object: RemoteObject): Promise<ObjectInfo> {
     const info = { ...mirroredInfo(bucket, object), chunkSize: this.settings.chunkSize };
-    return this.keyLocks.run(fillId(bucket, key), async () => {
+    return this.keyLocks.run(objectId(bucket, key), async () => {
       const local = await this.store.headObject(bucket, key);
       if (local?.chunkSize === info.chunkSize && local.etag === info.etag) return local;
       if (local || (await this.store.hasTombstone(bucket, key))) return info;
@@ -181,7 +181,7 @@ export class Overlay {
 
   /** The remote object behind a manifest changed (a chunk fetch got 412): forget the old version. */
   private async dropChanged(info: ObjectInfo): Promise<void> {
-    await this.keyLocks.run(fillId(info.bucket, info.key), async () => {
+    await this.keyLocks.run(objectId(info.bucket, info.key), async () => {
       const local = await this.store.headObject(info.bucket, info.key);
       if (local?.chunkSize !== undefined && local.etag === info.etag) await this.store.deleteObject(info.bucket, info.key);
     });
@@ -207,7 +207,7 @@ export class Overlay {
     } catch {
       return info;
     }
-    return this.keyLocks.run(fillId(info.bucket, info.key), async () => {
+    return this.keyLocks.run(objectId(info.bucket, info.key), async () => {
       const local = await this.store.headObject(info.bucket, info.key);
       // a client wrote the key meanwhile: that is what readers get now
       if (!local || local.origin !== "remote" || local.etag !== info.etag) return local;
@@ -234,7 +234,7 @@ export class Overlay {
 
   /** A client wrote or deleted the key: a remembered remote 404 no longer matters. */
   forget(bucket: string, key: string): void {
-    this.notFound.delete(fillId(bucket, key));
+    this.notFound.delete(objectId(bucket, key));
   }
 
   private async passThrough(bucket: string, key: string): Promise<ObjectRead | undefined> {
@@ -252,7 +252,7 @@ export class Overlay {
 
   /** Makes a verified spool file the mirrored object, unless a client wrote or deleted the key meanwhile. */
   private commitMirror(bucket: string, key: string, file: string, object: RemoteObject): Promise<boolean> {
-    return this.keyLocks.run(`${bucket}\n${key}`, async () => {
+    return this.keyLocks.run(objectId(bucket, key), async () => {
       if (await this.store.headObject(bucket, key)) return false;
       if (await this.store.hasTombstone(bucket, key)) return false;
       if (!(await this.store.getBucket(bucket))) await this.store.createBucket(bucket, this.region);
@@ -272,7 +272,7 @@ export class Overlay {
   }
 
   private isKnownMissing(bucket: string, key: string): boolean {
-    const id = fillId(bucket, key);
+    const id = objectId(bucket, key);
     const until = this.notFound.get(id);
     if (until === undefined) return false;
     if (until > Date.now()) return true;
@@ -286,13 +286,10 @@ export class Overlay {
       // Map iteration is insertion order: drop the oldest entry
       this.notFound.delete(this.notFound.keys().next().value!);
     }
-    this.notFound.set(fillId(bucket, key), Date.now() + this.settings.negativeTtlMs);
+    this.notFound.set(objectId(bucket, key), Date.now() + this.settings.negativeTtlMs);
   }
 }
 
-function fillId(bucket: string, key: string): string {
-  return `${bucket}\n${key}`;
-}
 
 /** The ObjectInfo of a remote object as the overlay presents it: the remote's identity, unchanged. */
 export function mirroredInfo(bucket: string, object: RemoteObject): ObjectInfo {

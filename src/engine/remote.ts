@@ -1,7 +1,7 @@
 // The remote bucket, read-only. Data (GET/HEAD) goes over signed plain HTTP
 // (undici + @smithy/signature-v4): measured ~1.3x the SDK's throughput and ~6x
 // its small-request rate. Listings use the SDK. Nothing here can write.
-import { encodeKey, s3Signer } from "../s3/signer.js";
+import { encodeKey, networkErrorName, s3Signer, unquoteEtag } from "../s3/signer.js";
 import type { Readable } from "node:stream";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
@@ -130,7 +130,7 @@ export class Remote {
       return (output.Contents ?? []).map((entry) => ({
         key: entry.Key!,
         size: entry.Size ?? 0,
-        etag: unquote(entry.ETag ?? ""),
+        etag: unquoteEtag(entry.ETag ?? ""),
         lastModified: entry.LastModified ?? new Date(0),
         headers: {},
         userMetadata: {},
@@ -232,21 +232,12 @@ function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["header
   return {
     key,
     size: total,
-    etag: unquote(one("etag") ?? ""),
+    etag: unquoteEtag(one("etag") ?? ""),
     lastModified: new Date(one("last-modified") ?? 0),
     headers: contentHeaders,
     userMetadata,
     partsCount: parts ? Number(parts) : undefined,
   };
-}
-
-function unquote(etag: string): string {
-  return etag.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
-}
-
-function networkErrorName(error: unknown): string {
-  const err = error as { code?: string; cause?: { code?: string }; name?: string };
-  return err.code ?? err.cause?.code ?? err.name ?? "network error";
 }
 
 function describeSdkError(error: unknown, status: number | undefined): string {

@@ -1,5 +1,5 @@
-// Signing our own outgoing S3 requests (to the remote, the local tier, a running
-// serve's admin API) with @smithy/signature-v4, and encoding keys into paths.
+// Our own outgoing S3 requests (to the remote, the local tier, a running serve's
+// admin API): signing with @smithy/signature-v4, keys as paths, reading answers.
 import { createHash, createHmac } from "node:crypto";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
@@ -39,4 +39,15 @@ export function s3Signer(credentials: AwsCredentialIdentity | AwsCredentialIdent
  */
 export function encodeKey(key: string): string {
   return encodeURIComponent(key).replace(/%2F/g, "/").replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** An ETag header's value without quotes or a weak prefix. */
+export function unquoteEtag(etag: string): string {
+  return etag.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+}
+
+/** A short name for why a request never got an answer (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT…). */
+export function networkErrorName(error: unknown): string {
+  const err = error as { code?: string; cause?: { code?: string }; name?: string };
+  return err.code ?? err.cause?.code ?? err.name ?? "network error";
 }

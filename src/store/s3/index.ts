@@ -48,9 +48,9 @@ import type {
   UploadInfo,
   UsageOptions,
 } from "../types.js";
-import { describeObject, headersFor, infoFromHeaders, sameVersion, unquote } from "./metadata.js";
-import { encodeKey } from "../../s3/signer.js";
-import { errorFrom, networkErrorName, SignedHttp, tierUnavailable, type TierCredentials } from "./signed-http.js";
+import { describeObject, headersFor, infoFromHeaders, sameVersion } from "./metadata.js";
+import { encodeKey, networkErrorName, unquoteEtag } from "../../s3/signer.js";
+import { errorFrom, SignedHttp, tierUnavailable, type TierCredentials } from "./signed-http.js";
 import { readSpan, removeAll, Staging, type StagedFile } from "./staging.js";
 
 export interface S3StoreOptions {
@@ -255,7 +255,7 @@ export class S3Store implements Store {
           method: "PUT", bucket, key,
           query: { partNumber: String(partNumber), uploadId },
           headers: { ...copySource, "x-amz-copy-source-range": `bytes=${start}-${end - 1}` },
-        }), `UploadPartCopy ${bucket}/${key}`, bucket, key).then((xml) => unquote(xmlValue(xml, "ETag") ?? "")),
+        }), `UploadPartCopy ${bucket}/${key}`, bucket, key).then((xml) => unquoteEtag(xmlValue(xml, "ETag") ?? "")),
       );
     }
     await this.replaced(previous, info);
@@ -309,7 +309,7 @@ export class S3Store implements Store {
       }
       if (response.statusCode !== 200) throw await this.failure(response, `UploadPart ${upload.bucket}/${upload.key}`, upload.bucket, upload.key);
       response.body.resume();
-      const tierEtag = unquote(String(response.headers.etag ?? ""));
+      const tierEtag = unquoteEtag(String(response.headers.etag ?? ""));
       // What the tier cannot say about the part (our ETag if it differs, the checksum) goes into a marker's name.
       const partDir = `${uploadMarker(uploadId)}/${String(partNumber).padStart(5, "0")}/`;
       await this.deleteCacheKeys(await this.listAllKeys(this.cache, partDir));
@@ -626,7 +626,7 @@ export class S3Store implements Store {
     response.body.resume();
     if (response.statusCode === 404) return undefined;
     if (response.statusCode !== 200) throw await this.failure(response, `HEAD ${bucket}/${key}`, bucket, key);
-    return { info: infoFromHeaders(bucket, key, response.headers), tierEtag: unquote(String(response.headers.etag ?? "")) };
+    return { info: infoFromHeaders(bucket, key, response.headers), tierEtag: unquoteEtag(String(response.headers.etag ?? "")) };
   }
 
   private async exists(bucket: string, key: string): Promise<boolean> {
@@ -678,7 +678,7 @@ export class S3Store implements Store {
       });
       if (response.statusCode !== 200) throw await this.failure(response, `UploadPart ${bucket}/${key}`, bucket, key);
       response.body.resume();
-      return unquote(String(response.headers.etag ?? ""));
+      return unquoteEtag(String(response.headers.etag ?? ""));
     });
   }
 
@@ -713,7 +713,7 @@ export class S3Store implements Store {
     do {
       const output = await this.control("ListParts", () => this.sdk.send(new ListPartsCommand({ Bucket: upload.bucket, Key: upload.key, UploadId: uploadId, PartNumberMarker: marker })), upload.bucket, uploadId);
       for (const part of output.Parts ?? []) {
-        parts.push({ partNumber: part.PartNumber!, etag: unquote(part.ETag ?? ""), size: part.Size ?? 0, lastModified: part.LastModified ?? new Date(0) });
+        parts.push({ partNumber: part.PartNumber!, etag: unquoteEtag(part.ETag ?? ""), size: part.Size ?? 0, lastModified: part.LastModified ?? new Date(0) });
       }
       marker = output.IsTruncated ? output.NextPartNumberMarker : undefined;
     } while (marker !== undefined);

@@ -2,6 +2,7 @@
 // as x-amz-meta-s3o-* metadata (user metadata keeps its own x-amz-meta-* names;
 // the s3o- prefix is reserved and never shown to clients). Objects written
 // directly into the tier (no s3o metadata) read as plain client objects.
+import { unquoteEtag } from "../../s3/signer.js";
 import { describeObject as describeInfo } from "../object-info.js";
 import type { ChecksumAlgorithm, ContentHeaders, NewObject, ObjectInfo } from "../types.js";
 
@@ -61,7 +62,7 @@ export function infoFromHeaders(bucket: string, key: string, headers: Record<str
     bucket,
     key,
     size: Number(one(`${OURS}size`) ?? storedSize),
-    etag: one(`${OURS}etag`) ?? unquote(one("etag") ?? ""),
+    etag: one(`${OURS}etag`) ?? unquoteEtag(one("etag") ?? ""),
     lastModified: new Date(ours ? Number(one(`${OURS}mtime`)) : (one("last-modified") ?? 0)),
     headers: {},
     userMetadata: {},
@@ -122,6 +123,3 @@ export function decodePartSizes(text: string): number[] {
   });
 }
 
-export function unquote(etag: string): string {
-  return etag.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
-}

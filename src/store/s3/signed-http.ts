@@ -1,6 +1,6 @@
 // Signed plain HTTP to the S3 local tier (undici + @smithy/signature-v4): the
 // data path (GET/PUT/UploadPart) streams through this, the SDK handles control calls.
-import { encodeKey, s3Signer } from "../../s3/signer.js";
+import { encodeKey, networkErrorName, s3Signer } from "../../s3/signer.js";
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import { S3Error } from "../../s3/errors.js";
@@ -71,11 +71,6 @@ export class SignedHttp {
   close(): Promise<void> {
     return this.agent.close();
   }
-}
-
-export function networkErrorName(error: unknown): string {
-  const err = error as { code?: string; cause?: { code?: string }; name?: string };
-  return err.code ?? err.cause?.code ?? err.name ?? "network error";
 }
 
 /** The tier's error for a non-2xx answer: its S3 code when it names one we know, else ServiceUnavailable for 5xx. */
