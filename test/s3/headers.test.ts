@@ -1,23 +1,23 @@
 // Header handling is checked with the real SDK: PutObject / CreateMultipartUpload
 // requests it sends are parsed, and our GET/HEAD headers are read by its HeadObject.
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSdkEndpoint, type SdkEndpoint } from "./sdk-endpoint.js";
 import { CreateMultipartUploadCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { S3Error } from "../../src/s3/errors.js";
 import { applyResponseOverrides, contentHeadersFrom, objectResponseHeaders, parseUserMetadata } from "../../src/s3/headers.js";
 import type { ObjectInfo } from "../../src/store/types.js";
 import { initiateMultipartUploadXml } from "../../src/s3/xml.js";
 
-let server: Server;
+let endpoint: SdkEndpoint;
 let client: S3Client;
 let recorded: IncomingMessage[] = [];
 let responseHeaders: Record<string, string> = {};
 let responseBody = "";
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  endpoint = await startSdkEndpoint((req, res) => {
     recorded.push(req);
     req.resume();
     req.on("end", () => {
@@ -25,21 +25,10 @@ beforeAll(async () => {
       res.end(req.method === "HEAD" ? undefined : responseBody);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    forcePathStyle: true,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    maxAttempts: 1,
-  });
+  client = endpoint.client;
 });
 
-afterAll(async () => {
-  client.destroy();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => endpoint.close());
 
 /** The request the SDK sends in `call` (a client.send(...)). */
 async function sdkRequest(call: () => Promise<unknown>): Promise<IncomingMessage> {

@@ -1,8 +1,8 @@
 // Routing is checked against the requests the real AWS SDK sends: a node:http
 // server records them, and parseTarget/resolveOperation must name the command.
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSdkEndpoint, type SdkEndpoint } from "./sdk-endpoint.js";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -42,31 +42,20 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { S3Error } from "../../src/s3/errors.js";
 import { parseCopySource, parsePartNumber, parseTarget, resolveOperation, type Operation } from "../../src/s3/route.js";
 
-let server: Server;
+let endpoint: SdkEndpoint;
 let client: S3Client;
 let recorded: IncomingMessage[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  endpoint = await startSdkEndpoint((req, res) => {
     recorded.push(req);
     req.resume();
     req.on("end", () => res.writeHead(200, { "content-length": "0" }).end());
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    forcePathStyle: true,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    maxAttempts: 1,
-  });
+  client = endpoint.client;
 });
 
-afterAll(async () => {
-  client.destroy();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => endpoint.close());
 
 /** A call of the SDK (client.send(...)), made once the client exists. */
 type SdkCall = () => Promise<unknown>;

@@ -1,9 +1,9 @@
 // XML out is checked by letting the real AWS SDK parse it (a node:http server
 // answers the SDK with our documents) and against AWS documentation examples.
 // XML in is checked with the bodies the real SDK sends.
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSdkEndpoint, type SdkEndpoint } from "./sdk-endpoint.js";
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -55,13 +55,13 @@ interface Answer {
   body?: string;
 }
 
-let server: Server;
+let endpoint: SdkEndpoint;
 let client: S3Client;
 let answer: (request: Recorded) => Answer = () => ({});
 let recorded: Recorded[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  endpoint = await startSdkEndpoint((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
@@ -72,21 +72,10 @@ beforeAll(async () => {
       res.end(body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    forcePathStyle: true,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    maxAttempts: 1,
-  });
+  client = endpoint.client;
 });
 
-afterAll(async () => {
-  client.destroy();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => endpoint.close());
 
 /** Sends `command` through the SDK; the endpoint answers `body`. Returns the SDK's output and what it sent. */
 async function roundTrip<T>(send: () => Promise<T>, body = "", status = 200): Promise<{ output: T; request: Recorded }> {
