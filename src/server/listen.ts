@@ -25,7 +25,8 @@ export async function listenStrict(handler: NodeHandler, host: string, port: num
       hostname: host,
       // listhen maps "any host" to localhost unless told the server is public
       public: ANY_HOST.has(host),
-      port: { port, random: port === 0, ports: [], portRange: [port, port], alternativePortRange: [port, port], verbose: false },
+      // port 0: any free port (a port range, even [0, 0], would make get-port-please try 3000)
+      port: port === 0 ? { port: 0, random: true, verbose: false } : { port, ports: [], portRange: [port, port], alternativePortRange: [port, port], verbose: false },
       showURL: false,
       autoClose: false,
       isProd: true,

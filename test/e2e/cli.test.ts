@@ -17,7 +17,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, ROOT, cleanEnv, runCli, startServer, tempDir, TEST_TIER, type RunningServer } from "./harness.js";
+import { BIN, ROOT, cleanEnv, runCli, startServer, startServers, tempDir, TEST_TIER, type RunningServer } from "./harness.js";
 import { signHeaders } from "./raw-http.js";
 
 const dirs: string[] = [];
@@ -182,6 +182,21 @@ describe("a busy port", () => {
       expect(expectOneLine(result.stderr)).toContain(port);
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+});
+
+describe("--port 0", () => {
+  it("binds a free port chosen by the system, not a default one", async () => {
+    // get-port-please's default (3000) when free: two serves started together would race for it
+    const servers = await startServers([{}, {}]);
+    try {
+      const ports = servers.map((server) => server.port);
+      expect(new Set(ports).size).toBe(2);
+      for (const port of ports) expect(port).not.toBe(3000);
+      for (const server of servers) expect((await httpGet(`${server.endpoint}/health`)).status).toBe(200);
+    } finally {
+      await Promise.all(servers.map((server) => server.destroy()));
     }
   });
 });
