@@ -65,16 +65,28 @@ describe("counting TCP proxy", () => {
     expect(proxy.stats().bytesFromTarget).toBeGreaterThan(3 * BODY.length);
   });
 
-  it("killConnections() breaks a transfer in flight, and the proxy keeps accepting", async () => {
+  it("dieAfter() breaks a transfer in flight and refuses connections until revive()", async () => {
     const inFlight = new Promise<void>((r) => (onSlowRequest = r));
     const slow = get(proxy.port, "/slow", false);
     await inFlight;
     // wait until the first chunk went through the proxy
     while (proxy.stats().bytesFromTarget < 1024) await new Promise((r) => setTimeout(r, 5));
-    proxy.killConnections();
+    proxy.dieAfter(0);
+    await expect(get(proxy.port, "/trigger", false)).rejects.toThrow(/aborted|ECONNRESET|socket hang up/);
     await expect(slow).rejects.toThrow(/aborted|ECONNRESET|socket hang up/);
+    await expect(get(proxy.port, "/refused", false)).rejects.toThrow(/ECONNRESET|socket hang up/);
+    proxy.revive();
     const after = await get(proxy.port, "/after", false);
     expect(after.body.equals(BODY)).toBe(true);
+  });
+
+  it("dieAfter(n) lets n bytes through first", async () => {
+    proxy.reset();
+    proxy.dieAfter(BODY.length * 2);
+    expect((await get(proxy.port, "/one", false)).body.equals(BODY)).toBe(true);
+    await expect(Promise.all([get(proxy.port, "/two", false), get(proxy.port, "/three", false)])).rejects.toThrow(/aborted|ECONNRESET|socket hang up/);
+    expect(proxy.stats().bytesFromTarget).toBeLessThan(BODY.length * 3);
+    proxy.revive();
   });
 
   it("a client connecting to a dead target is cut off", async () => {

@@ -1,6 +1,6 @@
 // A counting TCP proxy on 127.0.0.1: put it between s3-overlay and its remote
-// to see how many connections and bytes went to the remote, or to cut every
-// live connection ("remote dies mid-transfer").
+// to see how many connections and bytes went to the remote, or to make the
+// remote die after a given number of bytes ("remote dies mid-transfer").
 import { connect, createServer, type Socket } from "node:net";
 
 export interface TcpProxyStats {
@@ -17,8 +17,13 @@ export interface TcpProxy {
   stats(): TcpProxyStats;
   /** zero the counters (live connections keep counting) */
   reset(): void;
-  /** destroy every live socket, both sides; new connections are still accepted */
-  killConnections(): void;
+  /**
+   * The remote dies once `bytes` more bytes came from it: every live socket is
+   * cut there, and new connections are closed at once until revive().
+   */
+  dieAfter(bytes: number): void;
+  /** accept and forward connections again */
+  revive(): void;
   /** stop listening and destroy every live socket */
   close(): Promise<void>;
 }
@@ -26,6 +31,9 @@ export interface TcpProxy {
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const live = new Set<Socket>();
   let counters: TcpProxyStats = { connections: 0, bytesFromTarget: 0, bytesToTarget: 0 };
+  let forwarded = 0; // from the target, never reset
+  let deathAt: number | undefined;
+  let dead = false;
   const track = (socket: Socket) => {
     live.add(socket);
     socket.on("close", () => live.delete(socket));
@@ -33,11 +41,19 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
 
   const server = createServer((client) => {
     counters.connections++;
+    if (dead) {
+      client.destroy();
+      return;
+    }
     const target = connect({ host: targetHost, port: targetPort });
     track(client);
     track(target);
     client.on("data", (chunk: Buffer) => (counters.bytesToTarget += chunk.length));
-    target.on("data", (chunk: Buffer) => (counters.bytesFromTarget += chunk.length));
+    target.on("data", (chunk: Buffer) => {
+      counters.bytesFromTarget += chunk.length;
+      forwarded += chunk.length;
+      if (deathAt !== undefined && forwarded >= deathAt) die();
+    });
     client.pipe(target);
     target.pipe(client);
     // one side failing or closing takes the other down, as a dead peer would
@@ -54,13 +70,24 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const killConnections = () => {
     for (const socket of live) socket.destroy();
   };
+  const die = () => {
+    dead = true;
+    deathAt = undefined;
+    killConnections();
+  };
   return {
     port: (server.address() as { port: number }).port,
     stats: () => ({ ...counters }),
     reset: () => {
       counters = { connections: 0, bytesFromTarget: 0, bytesToTarget: 0 };
     },
-    killConnections,
+    dieAfter: (bytes) => {
+      deathAt = forwarded + bytes;
+    },
+    revive: () => {
+      dead = false;
+      deathAt = undefined;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
