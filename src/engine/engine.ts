@@ -157,7 +157,7 @@ export class Engine {
       if (current?.origin !== "local" || current.etag !== etag) return false;
       return this.store.deleteObject(bucket, key);
     });
-    this.overlay?.forget(bucket, key);
+    await this.overlay?.forget(bucket, key);
     return dropped;
   }
 
@@ -363,7 +363,7 @@ export class Engine {
       precondition?.(await this.store.headObject(bucket, key));
       return commit();
     });
-    this.overlay?.forget(bucket, key);
+    // no forgetAbsent here: a local object is read before the negative cache, a tombstone after a delete
     return info;
   }
 }

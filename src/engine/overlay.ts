@@ -1,5 +1,6 @@
 // The remote side of the read path: what to do when the local store does not
-// have an object. Remote 404s are remembered for a while (negative cache);
+// have an object. Remote 404s are remembered for a while (negative cache, kept
+// in the store so that serves sharing a tier share it);
 // concurrent misses of one object share one fill (single-flight).
 import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
@@ -23,15 +24,11 @@ export interface ObjectRead {
   open(range?: ByteRange): Readable;
 }
 
-const NEGATIVE_CACHE_LIMIT = 100_000;
-
 export class Overlay {
   readonly chunks: ChunkCache;
   /** for status: bytes of whole objects committed by fills, and GETs that joined a running fill */
   readonly counters = { filledBytes: 0, coalesced: 0 };
   private readonly fills = new Map<string, Fill>();
-  /** "bucket\nkey" -> when the remote 404 stops being trusted */
-  private readonly notFound = new Map<string, number>();
   private readonly knownBuckets = new Map<string, boolean>();
 
   constructor(
@@ -64,10 +61,10 @@ export class Overlay {
 
   /** HEAD of an object the store does not have: remote metadata, no body download. */
   async head(bucket: string, key: string): Promise<ObjectInfo | undefined> {
-    if (this.isKnownMissing(bucket, key)) return undefined;
+    if (await this.isKnownMissing(bucket, key)) return undefined;
     const object = await this.remote.head(bucket, key);
     if (!object) {
-      this.rememberMissing(bucket, key);
+      await this.rememberMissing(bucket, key);
       return undefined;
     }
     return mirroredInfo(bucket, object);
@@ -79,7 +76,7 @@ export class Overlay {
    * range in a large object fetches only the chunks it touches.
    */
   async get(bucket: string, key: string, ranged: boolean): Promise<ObjectRead | undefined> {
-    if (this.isKnownMissing(bucket, key)) return undefined;
+    if (await this.isKnownMissing(bucket, key)) return undefined;
     if (!this.settings.cacheEnabled) return this.passThrough(bucket, key);
     const id = objectId(bucket, key);
     let fill = this.fills.get(id);
@@ -87,7 +84,7 @@ export class Overlay {
     if (!fill && ranged) {
       const head = await this.remote.head(bucket, key);
       if (!head) {
-        this.rememberMissing(bucket, key);
+        await this.rememberMissing(bucket, key);
         return undefined;
       }
       if (head.size > this.settings.chunkThreshold) return this.readChunked(await this.commitManifest(bucket, key, head), "miss");
@@ -105,7 +102,7 @@ export class Overlay {
     }
     const start = await fill.ready;
     if (!start) {
-      this.rememberMissing(bucket, key);
+      await this.rememberMissing(bucket, key);
       return undefined;
     }
     const { object } = start;
@@ -232,15 +229,15 @@ export class Overlay {
     return mirroredInfo(bucket, object);
   }
 
-  /** A client wrote or deleted the key: a remembered remote 404 no longer matters. */
-  forget(bucket: string, key: string): void {
-    this.notFound.delete(objectId(bucket, key));
+  /** A client write was dropped: the remote's version may show through again at once. */
+  forget(bucket: string, key: string): Promise<void> {
+    return this.store.forgetAbsent(bucket, key);
   }
 
   private async passThrough(bucket: string, key: string): Promise<ObjectRead | undefined> {
     const head = await this.remote.head(bucket, key);
     if (!head) {
-      this.rememberMissing(bucket, key);
+      await this.rememberMissing(bucket, key);
       return undefined;
     }
     return {
@@ -271,22 +268,15 @@ export class Overlay {
     });
   }
 
-  private isKnownMissing(bucket: string, key: string): boolean {
-    const id = objectId(bucket, key);
-    const until = this.notFound.get(id);
-    if (until === undefined) return false;
-    if (until > Date.now()) return true;
-    this.notFound.delete(id);
-    return false;
+  private async isKnownMissing(bucket: string, key: string): Promise<boolean> {
+    if (this.settings.negativeTtlMs <= 0) return false;
+    return (await this.store.absentUntil(bucket, key)) !== undefined;
   }
 
-  private rememberMissing(bucket: string, key: string): void {
+  /** A remote 404, kept in the store so every serve on a shared tier trusts it for the same time. */
+  private async rememberMissing(bucket: string, key: string): Promise<void> {
     if (this.settings.negativeTtlMs <= 0) return;
-    if (this.notFound.size >= NEGATIVE_CACHE_LIMIT) {
-      // Map iteration is insertion order: drop the oldest entry
-      this.notFound.delete(this.notFound.keys().next().value!);
-    }
-    this.notFound.set(objectId(bucket, key), Date.now() + this.settings.negativeTtlMs);
+    await this.store.rememberAbsent(bucket, key, new Date(Date.now() + this.settings.negativeTtlMs));
   }
 }
 

@@ -272,5 +272,14 @@ export interface Store {
   /** sorted like listObjects */
   listTombstones(bucket: string, options: ListOptions): Promise<string[]>;
 
+  /**
+   * The negative cache: a remote 404 for bucket/key, trusted until `until`.
+   * Kept where every process sharing the store sees it (on an S3 tier, in the tier).
+   */
+  rememberAbsent(bucket: string, key: string, until: Date): Promise<void>;
+  /** Until when a remembered remote 404 holds; undefined if none or expired. */
+  absentUntil(bucket: string, key: string): Promise<Date | undefined>;
+  forgetAbsent(bucket: string, key: string): Promise<void>;
+
   close(): Promise<void>;
 }

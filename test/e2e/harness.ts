@@ -47,16 +47,23 @@ export function tempDir(prefix = "s3o-"): string {
 export const TEST_TIER = process.env.S3_OVERLAY_TEST_TIER === "rgw" ? "rgw" : "embedded";
 let tier: Promise<RgwServer> | undefined;
 
-async function tierEnv(): Promise<Record<string, string>> {
-  if (TEST_TIER !== "rgw") return {};
+/** The RGW local tier of this test file (started on first use), or undefined on the embedded store. */
+export async function localTier(): Promise<RgwServer | undefined> {
+  if (TEST_TIER !== "rgw") return undefined;
   tier ??= startRgw({ accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
-  return { S3_OVERLAY_LOCAL_ENDPOINT: (await tier).endpoint };
+  return tier;
+}
+
+/** The settings that select this run's store: for serve, and for warm/evict/status on the same store. */
+export async function storeEnv(): Promise<Record<string, string>> {
+  const rgw = await localTier();
+  return rgw ? { S3_OVERLAY_LOCAL_ENDPOINT: rgw.endpoint } : {};
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const dataDir = options.dataDir ?? tempDir();
   const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data-dir", dataDir, ...(options.args ?? [])], {
-    env: { ...cleanEnv(), ...(await tierEnv()), ...options.env },
+    env: { ...cleanEnv(), ...(await storeEnv()), ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -108,6 +115,15 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     },
   };
   return server;
+}
+
+/** Starts several servers at once; if one fails, the others are stopped before the error is thrown. */
+export async function startServers(all: StartOptions[]): Promise<RunningServer[]> {
+  const started = await Promise.allSettled(all.map((options) => startServer(options)));
+  const failed = started.find((result) => result.status === "rejected");
+  if (!failed) return started.map((result) => (result as PromiseFulfilledResult<RunningServer>).value);
+  await Promise.all(started.map((result) => (result.status === "fulfilled" ? result.value.destroy() : undefined)));
+  throw failed.reason;
 }
 
 /** The environment without S3_OVERLAY_* and AWS_* settings of the developer's shell. */

@@ -7,8 +7,8 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRgw, type RgwServer } from "../servers/rgw.js";
 import { containerRuntimeAvailable, startMinioContainer } from "../servers/minio.js";
-import { ACCESS_KEY, SECRET_KEY, startServer, type RunningServer } from "./harness.js";
-import { requireRgw, startOverlay, startRemote, type RemoteFixture } from "./overlay-harness.js";
+import { ACCESS_KEY, SECRET_KEY, startServer, startServers, type RunningServer } from "./harness.js";
+import { requireRgw, startRemote, type RemoteFixture } from "./overlay-harness.js";
 
 const skipReason = requireRgw();
 
@@ -32,7 +32,7 @@ describe.skipIf(skipReason !== undefined)("two serves on one Ceph RGW local tier
     await remote.put("shared", "data/a.txt", "from the remote");
     await remote.put("shared", "data/b.txt", "also remote");
     const env = { S3_OVERLAY_LOCAL_ENDPOINT: tier.endpoint };
-    [first, second] = await Promise.all([startOverlay(remote, { env }), startOverlay(remote, { env })]);
+    [first, second] = await startServers([{ env: { ...remote.env, ...env } }, { env: { ...remote.env, ...env } }]);
     tierClient = new S3Client({
       endpoint: tier.endpoint, region: "us-east-1", forcePathStyle: true,
       credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }, requestChecksumCalculation: "WHEN_REQUIRED",
@@ -62,6 +62,15 @@ describe.skipIf(skipReason !== undefined)("two serves on one Ceph RGW local tier
     await client.send(new DeleteObjectCommand({ Bucket: "shared", Key: "data/b.txt" }));
     client.destroy();
     expect((await xCache(second, "shared", "data/b.txt")).status).toBe(404);
+  });
+
+  it("a remote 404 seen by one serve is trusted by the other for the negative-cache time", async () => {
+    expect((await xCache(first, "shared", "data/late.txt")).status).toBe(404);
+    // the object appears on the remote; the overlay keeps trusting the 404 (default 30 s), through either serve
+    await remote.put("shared", "data/late.txt", "arrived late");
+    remote.proxy.reset();
+    expect((await xCache(second, "shared", "data/late.txt")).status).toBe(404);
+    expect(remote.proxy.stats().connections + remote.proxy.stats().bytesToTarget).toBe(0);
   });
 
   it("writes through the endpoint land in same-named tier buckets, never on the remote", async () => {

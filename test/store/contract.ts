@@ -196,6 +196,28 @@ export function storeContract(setup: ContractSetup): void {
     expect(await store.listTombstones(bucket, { limit: 10 })).toEqual(["t/é", "u"]);
   });
 
+  it("remembers remote 404s until they expire, per key, and forgets them on request and with the bucket", async () => {
+    const store = setup.store();
+    const bucket = setup.freshBucket();
+    await store.createBucket(bucket, "us-east-1");
+    const later = new Date(Date.now() + 60_000);
+    const longKey = "k".repeat(1000); // a marker must fit the tier whatever the key length
+    for (const key of ["gone", "soon", longKey]) await store.rememberAbsent(bucket, key, key === "soon" ? new Date(Date.now() + 300) : later);
+    expect((await store.absentUntil(bucket, "gone"))?.getTime()).toBe(later.getTime());
+    expect((await store.absentUntil(bucket, longKey))?.getTime()).toBe(later.getTime());
+    expect(await store.absentUntil(bucket, "other")).toBeUndefined();
+    expect(await store.absentUntil(bucket, "soon")).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(await store.absentUntil(bucket, "soon")).toBeUndefined();
+    await store.forgetAbsent(bucket, "gone");
+    expect(await store.absentUntil(bucket, "gone")).toBeUndefined();
+    await store.forgetAbsent(bucket, "never-remembered");
+    // a deleted bucket takes its markers with it: a new bucket of that name starts clean
+    await store.deleteBucket(bucket);
+    await store.createBucket(bucket, "us-east-1");
+    expect(await store.absentUntil(bucket, longKey)).toBeUndefined();
+  });
+
   it("chunks live only with their manifest and go when it is replaced", async () => {
     const store = setup.store();
     const bucket = setup.freshBucket();

@@ -1,11 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdir } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Error } from "../../src/s3/errors.js";
 import { openFsStore, type FsStore } from "../../src/store/fs/index.js";
 import type { NewObject, ObjectInfo } from "../../src/store/types.js";
+import { storeContract } from "./contract.js";
 import { bodyOf, eventually, filesIn, localMeta, readAll, settle, tempDataDir } from "./helpers.js";
 
 async function put(store: FsStore, bucket: string, key: string, data: string | Buffer, meta: NewObject = localMeta()): Promise<ObjectInfo> {
@@ -407,4 +409,20 @@ describe("lifecycle", () => {
     await expect(openFsStore(dir)).rejects.toThrow("is in use by another s3-overlay process");
     await again.close();
   });
+});
+
+describe("store contract (embedded)", () => {
+  let store: FsStore;
+  let dir: string;
+  let bucketCounter = 0;
+  beforeAll(async () => {
+    // one store for the whole contract (tempDataDir's are removed after each test)
+    dir = await mkdtemp(join(tmpdir(), "s3-overlay-contract-"));
+    store = await openFsStore(dir);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  storeContract({ store: () => store, freshBucket: () => `contract-${++bucketCounter}` });
 });

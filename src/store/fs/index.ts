@@ -31,6 +31,7 @@ import { describeObject } from "../object-info.js";
 import { BlobFiles, type BlobRef } from "./blobs.js";
 import { Catalog } from "./catalog.js";
 import { isWellFormedKey } from "./key-order.js";
+import { AbsentKeys } from "./absent-keys.js";
 
 /**
  * Opens the store in `dataDir` (created if missing), holding it exclusively for
@@ -77,6 +78,7 @@ class FsStagedData implements StagedData {
 
 export class FsStore implements Store {
   private openCatalog: Catalog | undefined;
+  private readonly absent = new AbsentKeys();
 
   constructor(
     catalog: Catalog,
@@ -111,6 +113,7 @@ export class FsStore implements Store {
 
   async deleteBucket(name: string): Promise<void> {
     this.catalog.deleteBucket(name);
+    this.absent.forgetBucket(name);
   }
 
   // ---- objects
@@ -284,6 +287,20 @@ export class FsStore implements Store {
 
   async deleteTombstone(bucket: string, key: string): Promise<boolean> {
     return this.catalog.deleteTombstone(bucket, key);
+  }
+
+  // ---- negative cache (in memory: one process holds the embedded store)
+
+  async rememberAbsent(bucket: string, key: string, until: Date): Promise<void> {
+    this.absent.remember(bucket, key, until);
+  }
+
+  async absentUntil(bucket: string, key: string): Promise<Date | undefined> {
+    return this.absent.lookup(bucket, key);
+  }
+
+  async forgetAbsent(bucket: string, key: string): Promise<void> {
+    this.absent.forget(bucket, key);
   }
 
   // ---- cache accounting and eviction

@@ -2,12 +2,13 @@
 // Objects live 1:1 in same-named buckets on the tier; what the overlay must
 // remember lives in the tier too (so several `serve` processes share one overlay
 // and the proxy keeps no state): object facts in x-amz-meta-s3o-* metadata
-// (metadata.ts), tombstones, chunks and upload bookkeeping as marker objects in
+// (metadata.ts), tombstones, remote 404s, chunks and upload bookkeeping as marker objects in
 // the cache bucket. Data goes over signed plain HTTP (signed-http.ts); listings
 // and multipart bookkeeping use the SDK.
 //
 // Cache bucket layout:
 //   tombstones/<bucket>/<key>                                   zero bytes
+//   absent/<bucket>/<sha256(key)>                               zero bytes, x-amz-meta-s3o-absent-until: a remote 404 (negative cache)
 //   chunks/<bucket>/<sha256(key)>/<etag>/<chunkSize>/<index>/<crc32>   the chunk's bytes
 //   uploads/<sha256(uploadId)>                                  JSON: the UploadInfo
 //   uploads/<sha256(uploadId)>/<partNumber>/<etag>[/<alg>/<type>/<value>]   zero bytes: a part's own ETag/checksum
@@ -170,8 +171,7 @@ export class S3Store implements Store {
     const uploads = await this.listUploads(name, { limit: 1 });
     if (uploads.length > 0) throw new S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", { BucketName: name });
     await this.control("DeleteBucket", () => this.sdk.send(new DeleteBucketCommand({ Bucket: name })), name);
-    await this.deleteCacheKeys(await this.listAllKeys(this.cache, `tombstones/${name}/`));
-    await this.deleteCacheKeys(await this.listAllKeys(this.cache, `chunks/${name}/`));
+    for (const kind of ["tombstones", "absent", "chunks"]) await this.deleteCacheKeys(await this.listAllKeys(this.cache, `${kind}/${name}/`));
   }
 
   // ---- objects
@@ -573,6 +573,28 @@ export class S3Store implements Store {
     return listed.map((entry) => entry.key.slice(base.length));
   }
 
+  // ---- negative cache: marker objects with an expiry, seen by every process on the tier
+
+  async rememberAbsent(bucket: string, key: string, until: Date): Promise<void> {
+    await this.putBody(this.cache, absentKey(bucket, key), { [ABSENT_UNTIL]: String(until.getTime()) }, Buffer.alloc(0), 0);
+  }
+
+  async absentUntil(bucket: string, key: string): Promise<Date | undefined> {
+    const response = await this.http.send({ method: "HEAD", bucket: this.cache, key: absentKey(bucket, key) });
+    response.body.resume();
+    if (response.statusCode === 404) return undefined;
+    if (response.statusCode !== 200) throw await this.failure(response, "HEAD of a negative-cache marker", this.cache);
+    const until = Number(response.headers[ABSENT_UNTIL]);
+    if (Number.isFinite(until) && until > Date.now()) return new Date(until);
+    // expired: whoever sees it first removes it
+    await this.deleteKey(this.cache, absentKey(bucket, key));
+    return undefined;
+  }
+
+  async forgetAbsent(bucket: string, key: string): Promise<void> {
+    await this.deleteKey(this.cache, absentKey(bucket, key));
+  }
+
   // ---- helpers: tier requests
 
   private location(): { CreateBucketConfiguration?: { LocationConstraint: never } } {
@@ -803,6 +825,13 @@ function hashKey(key: string): string {
 /** The chunk's checksum text (opaque to the store) as one key segment. */
 function checksumInKey(crc32: string): string {
   return Buffer.from(crc32, "utf8").toString("base64url");
+}
+
+const ABSENT_UNTIL = "x-amz-meta-s3o-absent-until";
+
+/** Hashed: a marker must fit the tier's key limit whatever the key's length. */
+function absentKey(bucket: string, key: string): string {
+  return `absent/${bucket}/${hashKey(key)}`;
 }
 
 function tombstoneKey(bucket: string, key: string): string {
