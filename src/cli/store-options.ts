@@ -1,7 +1,7 @@
 // What warm, evict and status share: the store options of serve, and reaching
-// the cache. The embedded store admits one process: if a serve holds the data
-// dir, it said where it listens in <dataDir>/serve.json, and the command is
-// sent to that server's admin API instead (same engine code, no second writer).
+// the cache. A serve says where it listens in <dataDir>/serve.json; while it
+// runs, commands on that data dir are sent to its admin API (same engine code;
+// for the embedded store, which admits one process, no second writer).
 import { createHash } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -54,6 +54,10 @@ function runningServer(dataDir: string): string | undefined {
 }
 
 export async function openCache(config: ServeConfig): Promise<CacheAccess> {
+  // An S3 tier admits any number of processes, but a serve on this data dir has
+  // live counters: let it run the command, so status shows them.
+  const tierServer = config.localTier ? runningServer(config.dataDir) : undefined;
+  if (tierServer) return { serverUrl: tierServer };
   let store;
   try {
     store = await openStore(config);

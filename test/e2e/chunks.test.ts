@@ -1,11 +1,11 @@
 // Chunked range caching of large remote objects, against a real remote (Ceph
 // RGW): ranges cost only the chunks they touch, versions never mix, corrupt
 // chunks are refetched, concurrent readers share chunk downloads.
-import { closeSync, openSync, readdirSync, readSync, statSync, writeSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningServer } from "./harness.js";
+import { localTier, type RunningServer } from "./harness.js";
 import { md5, patternBytes, requireRgw, startOverlay, startRemote, type RemoteFixture } from "./overlay-harness.js";
 
 const skipReason = requireRgw();
@@ -17,18 +17,45 @@ async function readRange(client: S3Client, bucket: string, key: string, range?: 
   return Buffer.from(await output.Body!.transformToByteArray());
 }
 
-/** Every blob file of exactly `size` bytes under the data dir (chunks of that size). */
-function blobsOfSize(dataDir: string, size: number): string[] {
-  const found: string[] = [];
+/** Flips one byte in every stored chunk of `size` bytes, wherever this run's store keeps them. */
+async function corruptChunksOfSize(dataDir: string, size: number): Promise<number> {
+  const flip = (data: Buffer) => {
+    data[1000]! ^= 0xff;
+    return data;
+  };
+  const tier = await localTier();
+  if (tier) {
+    // the S3 tier keeps chunks as objects under chunks/ in its cache bucket
+    const client = new S3Client({
+      endpoint: tier.endpoint, region: tier.region, forcePathStyle: true,
+      credentials: { accessKeyId: tier.accessKeyId, secretAccessKey: tier.secretAccessKey },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+    });
+    try {
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: "s3-overlay-cache", Prefix: "chunks/" }));
+      const chunks = (listed.Contents ?? []).filter((entry) => entry.Size === size);
+      for (const { Key } of chunks) {
+        const output = await client.send(new GetObjectCommand({ Bucket: "s3-overlay-cache", Key }));
+        const data = flip(Buffer.from(await output.Body!.transformToByteArray()));
+        await client.send(new PutObjectCommand({ Bucket: "s3-overlay-cache", Key, Body: data }));
+      }
+      return chunks.length;
+    } finally {
+      client.destroy();
+    }
+  }
+  // the embedded store keeps them as blob files
+  const files: string[] = [];
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (statSync(full).size === size) found.push(full);
+      else if (statSync(full).size === size) files.push(full);
     }
   };
   walk(path.join(dataDir, "blobs"));
-  return found;
+  for (const file of files) writeFileSync(file, flip(readFileSync(file)));
+  return files.length;
 }
 
 describe.skipIf(skipReason !== undefined)("chunked range caching (256 KiB chunks above 1 MiB)", () => {
@@ -105,17 +132,8 @@ describe.skipIf(skipReason !== undefined)("chunked range caching (256 KiB chunks
   });
 
   it("detects a corrupted chunk on disk and fetches it again", async () => {
-    const before = blobsOfSize(server.dataDir, chunk);
-    expect(before.length).toBeGreaterThan(0);
-    // flip one byte in every full-size chunk file
-    for (const file of before) {
-      const fd = openSync(file, "r+");
-      const byte = Buffer.alloc(1);
-      readSync(fd, byte, 0, 1, 1000);
-      byte[0]! ^= 0xff;
-      writeSync(fd, byte, 0, 1, 1000);
-      closeSync(fd);
-    }
+    // every full-size chunk file
+    expect(await corruptChunksOfSize(server.dataDir, chunk)).toBe(10);
     remote.proxy.reset();
     expect(md5(await readRange(client, bucket, "obj.bin"))).toBe(md5(data));
     expect(remote.proxy.stats().bytesFromTarget).toBeGreaterThanOrEqual(10 * chunk);

@@ -6,7 +6,7 @@
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, tempDir } from "./harness.js";
+import { runCli, storeEnv, tempDir } from "./harness.js";
 import { patternBytes, requireRgw, startOverlay, startRemote, type RemoteFixture } from "./overlay-harness.js";
 
 const skipReason = requireRgw();
@@ -34,7 +34,7 @@ describe.skipIf(skipReason !== undefined)("evict and status", () => {
     }
     await remote.put(bucket, "big/x.bin", patternBytes(LARGE, 7));
     dataDir = tempDir("s3o-evict-");
-    env = { ...remote.env, S3_OVERLAY_CHUNK_THRESHOLD: String(1024 * KiB), S3_OVERLAY_CHUNK_SIZE: String(CHUNK) };
+    env = { ...(await storeEnv()), ...remote.env, S3_OVERLAY_CHUNK_THRESHOLD: String(1024 * KiB), S3_OVERLAY_CHUNK_SIZE: String(CHUNK) };
 
     expect((await cli(["warm", `${bucket}/old/`])).code).toBe(0);
     // client writes and a delete, through serve

@@ -8,7 +8,7 @@ import path from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, cleanEnv, runCli, tempDir, type RunningServer } from "./harness.js";
+import { BIN, cleanEnv, runCli, storeEnv, tempDir, type RunningServer } from "./harness.js";
 import { md5, patternBytes, requireRgw, startOverlay, startRemote, type RemoteFixture } from "./overlay-harness.js";
 
 const skipReason = requireRgw();
@@ -39,7 +39,7 @@ describe.skipIf(skipReason !== undefined)("warm", () => {
     await remote.put(bucket, "partial/big.bin", patternBytes(LARGE, 3));
     await Promise.all(Array.from({ length: 40 }, (_, index) => remote.put(bucket, `resume/${index}.bin`, patternBytes(64 * KiB, index))));
     dataDir = tempDir("s3o-warm-");
-    env = { ...remote.env, S3_OVERLAY_CHUNK_THRESHOLD: String(1 * MiB), S3_OVERLAY_CHUNK_SIZE: String(CHUNK), S3_OVERLAY_PROGRESS_INTERVAL: "100ms" };
+    env = { ...(await storeEnv()), ...remote.env, S3_OVERLAY_CHUNK_THRESHOLD: String(1 * MiB), S3_OVERLAY_CHUNK_SIZE: String(CHUNK), S3_OVERLAY_PROGRESS_INTERVAL: "100ms" };
   }, 240_000);
 
   afterAll(async () => {
