@@ -218,6 +218,7 @@ export class S3Store implements Store {
     if (meta.chunkSize !== undefined) requireManifest(data, meta);
     const files = this.staging.take(data);
     try {
+      requireStorableKey(key);
       const previous = await this.headObject(bucket, key);
       const lastModified = meta.lastModified ?? new Date();
       let info: ObjectInfo;
@@ -238,6 +239,7 @@ export class S3Store implements Store {
 
   /** Server-side copy on the tier (UploadPartCopy above 5 GiB). Not for manifests. */
   async copyObject(source: ObjectInfo, bucket: string, key: string, meta: NewObject): Promise<ObjectInfo> {
+    requireStorableKey(key);
     if (meta.chunkSize !== undefined) throw new Error("only commitObject makes a manifest (chunkSize set)");
     if (source.chunkSize !== undefined) throw new Error(`${source.bucket}/${source.key} is a chunked manifest: it has no bytes to share; copy its data instead`);
     const current = await this.headStored(source.bucket, source.key);
@@ -280,6 +282,7 @@ export class S3Store implements Store {
   // ---- multipart uploads: 1:1 tier multipart uploads, plus a JSON marker with what the tier does not keep
 
   async createUpload(bucket: string, key: string, meta: Omit<UploadInfo, "uploadId" | "bucket" | "key" | "initiated">): Promise<UploadInfo> {
+    requireStorableKey(key);
     const headers = headersFor({ etag: "", headers: meta.headers, userMetadata: meta.userMetadata, origin: "local" }, new Date());
     const xml = await this.expectXml(this.http.send({ method: "POST", bucket, key, query: { uploads: "" }, headers: onlyClientHeaders(headers) }), `CreateMultipartUpload ${bucket}/${key}`, bucket, key);
     const upload: UploadInfo = { uploadId: xmlValue(xml, "UploadId")!, bucket, key, initiated: new Date(), headers: { ...meta.headers }, userMetadata: { ...meta.userMetadata } };
@@ -548,6 +551,7 @@ export class S3Store implements Store {
   // ---- tombstones: zero-byte objects in the cache bucket, seen by every process on the tier
 
   async putTombstone(bucket: string, key: string): Promise<void> {
+    requireStorableKey(key);
     if (!(await this.bucketExists(bucket))) throw errors.noSuchBucket(bucket);
     if (!fitsTier(tombstoneKey(bucket, key))) {
       throw new S3Error("KeyTooLongError", "This key is too long for the S3 local tier to remember its deletion (the tombstone's key would exceed 1024 bytes).");
@@ -556,8 +560,8 @@ export class S3Store implements Store {
   }
 
   async hasTombstone(bucket: string, key: string): Promise<boolean> {
-    // a key too long for a tombstone never has one (putTombstone refuses it)
-    if (!fitsTier(tombstoneKey(bucket, key))) return false;
+    // a key too long for a tombstone, or one the tier cannot store, never has one (putTombstone refuses it)
+    if (!fitsTier(tombstoneKey(bucket, key)) || !storableKey(key)) return false;
     return this.exists(this.cache, tombstoneKey(bucket, key));
   }
 
@@ -644,6 +648,7 @@ export class S3Store implements Store {
   }
 
   private async headStored(bucket: string, key: string): Promise<{ info: ObjectInfo; tierEtag: string } | undefined> {
+    if (!storableKey(key)) return undefined;
     const response = await this.http.send({ method: "HEAD", bucket, key });
     response.body.resume();
     if (response.statusCode === 404) return undefined;
@@ -836,6 +841,15 @@ function absentKey(bucket: string, key: string): string {
 
 function tombstoneKey(bucket: string, key: string): string {
   return `tombstones/${bucket}/${key}`;
+}
+
+/** Ceph RGW refuses keys containing NUL (every other character is fine), and a tier cannot hold what it refuses. */
+function storableKey(key: string): boolean {
+  return !key.includes("\u0000");
+}
+
+function requireStorableKey(key: string): void {
+  if (!storableKey(key)) throw errors.invalidArgument("The S3 local tier cannot store a key that contains U+0000 (NUL).", "key");
 }
 
 /** S3 keys are at most 1024 bytes of UTF-8. */
