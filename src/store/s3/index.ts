@@ -388,7 +388,13 @@ export class S3Store implements Store {
       return part;
     });
     const previous = await this.headObject(bucket, key);
-    await this.completeTier(bucket, key, uploadId, chosen.map((part) => ({ partNumber: part.partNumber, etag: part.etag })));
+    try {
+      await this.completeTier(bucket, key, uploadId, chosen.map((part) => ({ partNumber: part.partNumber, etag: part.etag })));
+    } catch (error) {
+      // every listed part exists (checked above): a tier that still says InvalidPart cannot leave parts out
+      if (error instanceof S3Error && error.code === "InvalidPart" && chosen.length < tierParts.size) throw subsetCompleteRefused();
+      throw error;
+    }
     const partSizes = meta.partSizes ?? chosen.map((part) => part.size);
     const size = partSizes.reduce((sum, partSize) => sum + partSize, 0);
     const lastModified = meta.lastModified ?? new Date();
@@ -841,6 +847,14 @@ function absentKey(bucket: string, key: string): string {
 
 function tombstoneKey(bucket: string, key: string): string {
   return `tombstones/${bucket}/${key}`;
+}
+
+function subsetCompleteRefused(): S3Error {
+  return new S3Error(
+    "NotImplemented",
+    "The S3 local tier cannot complete an upload with a subset of its uploaded parts (Ceph RGW refuses it). " +
+      "The upload is unchanged: complete it with every uploaded part, or abort it and upload again.",
+  );
 }
 
 /** Ceph RGW refuses keys containing NUL (every other character is fine), and a tier cannot hold what it refuses. */
