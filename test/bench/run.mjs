@@ -1,11 +1,11 @@
 // The benchmark suite (`npm run bench`): s3-overlay against baselines measured
 // in the same run, on the same disk. Prints one Markdown table and writes it to
 // tmp/bench/results.md.
-//   npm run bench -- [--only local|overlay|chunks|warm] [--trials N] [--size-mb N]
+//   npm run bench -- [--only local|overlay|chunks|warm|tier] [--trials N] [--size-mb N]
 //     --only     run one group (default all)
 //     --trials   trials per comparison (default 5; big remote reads run at most 3)
 //     --size-mb  size of the big object in MiB (smaller for a quick check); defaults:
-//                local and overlay 1024, chunks 2048, warm 256 (its two large objects)
+//                local, overlay and tier 1024, chunks 2048, warm 256 (its two large objects)
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
@@ -21,11 +21,12 @@ import { attempt, renderTable } from "./lib/report.mjs";
 import { benchChunks } from "./chunks.mjs";
 import { benchLocal } from "./local.mjs";
 import { benchOverlay } from "./overlay.mjs";
+import { benchTier } from "./tier.mjs";
 import { benchWarm } from "./warm.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BENCH_DIR = join(ROOT, "tmp", "bench");
-const GROUPS = ["local", "overlay", "chunks", "warm"];
+const GROUPS = ["local", "overlay", "chunks", "warm", "tier"];
 const MiB = 2 ** 20;
 
 function parseOptions() {
@@ -67,7 +68,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 const started = Date.now();
 const rows = [];
 try {
-  const bigFile = options.groups.includes("local") || options.groups.includes("overlay") ? await makeFile(join(workDir, "big.bin"), options.sizeBytes) : undefined;
+  const bigFile = ["local", "overlay", "tier"].some((group) => options.groups.includes(group)) ? await makeFile(join(workDir, "big.bin"), options.sizeBytes) : undefined;
   if (options.groups.includes("local")) {
     console.error("local mode (issue #2) ...");
     const localOptions = { workDir: join(workDir, "local"), bigFile, sizeBytes: options.sizeBytes, trials: options.trials };
@@ -87,6 +88,11 @@ try {
     console.error("warm command against Ceph RGW (issue #6) ...");
     const warmOptions = { workDir: join(workDir, "warm"), largeBytes: options.warmLargeBytes, trials: Math.min(options.trials, 3) };
     rows.push(...(await attempt("warm", () => benchWarm(warmOptions))));
+  }
+  if (options.groups.includes("tier")) {
+    console.error("serve on a Ceph RGW local tier (issue #5) ...");
+    const tierOptions = { workDir: join(workDir, "tier"), bigFile, sizeBytes: options.sizeBytes, trials: options.trials };
+    rows.push(...(await attempt("tier", () => benchTier(tierOptions))));
   }
 } finally {
   killAllStarted();
