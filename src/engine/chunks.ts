@@ -165,14 +165,15 @@ export class ChunkCache {
   private directRange(info: ObjectInfo, chunkStart: number, within: ByteRange, then: () => void): Readable {
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     const range = { start: chunkStart + within.start, end: chunkStart + within.end };
+    const changed = () => this.onChanged(info).catch(() => undefined).then(() => out.destroy(new ObjectChangedError(info.bucket, info.key)));
     this.remote.get(info.bucket, info.key, { range, ifMatch: info.etag }).then((read) => {
-      if (!read) return void out.destroy(new ObjectChangedError(info.bucket, info.key));
+      if (!read) return void changed();
       this.stats.fetchedBytes += range.end - range.start + 1;
       read.body.once("end", then);
       pipeline(read.body, out, () => undefined);
     }, (error: unknown) => {
-      const changed = error instanceof S3Error && error.code === "PreconditionFailed";
-      out.destroy(changed ? new ObjectChangedError(info.bucket, info.key) : (error as Error));
+      if (error instanceof S3Error && error.code === "PreconditionFailed") void changed();
+      else out.destroy(error as Error);
     });
     return out;
   }
@@ -332,9 +333,10 @@ export class ChunkCache {
       body?.destroy();
       const failure = error instanceof S3Error && error.code === "PreconditionFailed" ? new ObjectChangedError(info.bucket, info.key) : (error as Error);
       detach();
+      // forget the old version before any reader hears of the failure, so its retry reads the new one
+      if (failure instanceof ObjectChangedError) await this.onChanged(info).catch(() => undefined);
       spool.fail(failure);
       await spool.release(true);
-      if (failure instanceof ObjectChangedError) await this.onChanged(info).catch(() => undefined);
       throw failure;
     }
     spool.finish();
