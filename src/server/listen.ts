@@ -2,6 +2,7 @@
 // asked one is busy; an S3 endpoint that clients were configured for must not,
 // so every fallback is switched off and a busy port is an error.
 import type { IncomingMessage, ServerResponse, Server } from "node:http";
+import type { Socket } from "node:net";
 import { listen } from "listhen";
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -45,20 +46,44 @@ export async function listenStrict(handler: NodeHandler, host: string, port: num
   }
   const server = listener.server as Server;
   server.keepAliveTimeout = 65_000;
+  const connections = trackBusyConnections(server);
   const shownHost = host.includes(":") ? `[${host}]` : host;
   return {
     url: `http://${shownHost}:${boundPort}`,
     port: boundPort,
     server,
-    shutdown: (graceMs) => shutdown(server, graceMs),
+    shutdown: (graceMs) => shutdown(server, connections, graceMs),
   };
 }
 
-async function shutdown(server: Server, graceMs: number): Promise<void> {
+/**
+ * Counts the responses each connection still has to deliver. Node's own
+ * closeIdleConnections() treats a response as done once end() is called, and
+ * would cut one whose last megabytes are still queued for a slow reader.
+ */
+function trackBusyConnections(server: Server): { idle(): Socket[] } {
+  const pending = new Map<Socket, number>();
+  server.on("connection", (socket: Socket) => {
+    pending.set(socket, 0);
+    socket.once("close", () => pending.delete(socket));
+  });
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    pending.set(socket, (pending.get(socket) ?? 0) + 1);
+    // 'close' comes after the last byte was handed to the OS, or when the socket died
+    res.once("close", () => {
+      if (pending.has(socket)) pending.set(socket, pending.get(socket)! - 1);
+    });
+  });
+  return { idle: () => [...pending].filter(([, count]) => count === 0).map(([socket]) => socket) };
+}
+
+async function shutdown(server: Server, connections: { idle(): Socket[] }, graceMs: number): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // keep-alive connections with no request in flight would hold close() open
-  server.closeIdleConnections();
-  const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+  // keep-alive connections with no response in flight would hold close() open
+  const sweep = () => connections.idle().forEach((socket) => socket.destroy());
+  sweep();
+  const idleSweep = setInterval(sweep, 100);
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
   await Promise.race([closed, deadline]);
   clearInterval(idleSweep);
