@@ -2,6 +2,7 @@
 // engine -> HTTP out. Every response carries x-amz-request-id; every error is S3 XML.
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
 import { H3, type H3Event } from "h3";
 import { toNodeHandler } from "h3/node";
 import type { ServeConfig } from "../config.js";
@@ -14,6 +15,8 @@ import type { S3Context } from "./context.js";
 import { HANDLERS } from "./handlers/index.js";
 import { log } from "../log.js";
 import { errorResponse, toHttpResponse } from "./respond.js";
+import { fileSpansBody } from "./send-file.js";
+import { fileSpansOf } from "../store/types.js";
 import type { NodeHandler } from "./listen.js";
 
 export function createApp(engine: Engine, config: ServeConfig): H3 {
@@ -37,9 +40,13 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
       const operation = resolveOperation(method, target, req.headers);
       const context: S3Context = { requestId, method, operation, target, headers: req.headers, req, auth, engine, config };
       const result = await HANDLERS[operation](context);
-      if (result.body && typeof result.body === "object" && "pipe" in result.body) {
+      const body = result.body;
+      if (body instanceof Readable) {
+        // a body of plain file spans is sent from reused buffers (send-file.ts)
+        const spans = method === "GET" ? fileSpansOf(body) : undefined;
+        if (spans) return toHttpResponse({ ...result, body: fileSpansBody(spans, body, `${method} ${resource}`) }, requestId, method);
         // once headers are out, a failing body can only abort the response: say why in the log
-        result.body.once("error", (error) => log.warn(`${method} ${resource} aborted mid-body: ${error.message}`));
+        body.once("error", (error) => log.warn(`${method} ${resource} aborted mid-body: ${error.message}`));
       }
       return toHttpResponse(result, requestId, method);
     } catch (error) {

@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { FastResponse } from "srvx";
 import { S3Error, errors } from "../s3/errors.js";
 import { errorXml } from "../s3/xml.js";
+import type { PipedBody } from "./send-file.js";
 
 export interface S3Response {
   status?: number;
@@ -17,7 +18,7 @@ export function xmlResponse(xml: string, status = 200, headers: Record<string, s
   return { status, headers: { "content-type": XML, ...headers }, body: xml };
 }
 
-export function toHttpResponse(result: S3Response, requestId: string, method: string): Response {
+export function toHttpResponse(result: S3Response | (Omit<S3Response, "body"> & { body: PipedBody }), requestId: string, method: string): Response {
   const headers: Record<string, string> = { "x-amz-request-id": requestId, server: "s3-overlay", ...result.headers };
   let body = result.body;
   if (typeof body === "string") body = Buffer.from(body);

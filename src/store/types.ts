@@ -2,6 +2,26 @@
 // (fs/ embedded, s3/ for MinIO or Ceph RGW) implement it; none imports the engine.
 import type { Readable } from "node:stream";
 
+/**
+ * A read stream that is nothing but spans of files may carry them under this
+ * symbol. A consumer that can move the bytes itself (the HTTP response, with
+ * reused buffers) reads the files and then destroys the stream unread, which
+ * releases what it held; every other consumer just reads the stream.
+ */
+export const FILE_SPANS = Symbol("s3-overlay.fileSpans");
+
+/** `end` inclusive; `fd`, when set, is already open and owned by the stream (closed when it is destroyed). */
+export interface FileSpan {
+  path: string;
+  fd?: number;
+  start: number;
+  end: number;
+}
+
+export function fileSpansOf(stream: Readable): FileSpan[] | undefined {
+  return (stream as Readable & { [FILE_SPANS]?: FileSpan[] })[FILE_SPANS];
+}
+
 export type ChecksumAlgorithm = "CRC32" | "CRC32C" | "CRC64NVME" | "SHA1" | "SHA256";
 
 export interface Checksum {

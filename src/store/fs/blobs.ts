@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { errors } from "../../s3/errors.js";
-import type { ByteRange } from "../types.js";
+import { FILE_SPANS, type ByteRange } from "../types.js";
 
 /** One data file of an object, in the order the object's bytes are read back. */
 export interface BlobRef {
@@ -157,7 +157,7 @@ export class BlobFiles {
       }
       const stream = createReadStream("", { fd, start, end, highWaterMark: CHUNK });
       stream.once("close", () => this.release(segments.map((segment) => segment.id)));
-      return stream;
+      return Object.assign(stream, { [FILE_SPANS]: [{ path, fd, start, end }] });
     }
     async function* bytes(): AsyncGenerator<Buffer> {
       for (const { path, start, end } of paths) {
@@ -170,7 +170,7 @@ export class BlobFiles {
     }
     const stream = Readable.from(bytes(), { objectMode: false, highWaterMark: CHUNK });
     stream.once("close", () => this.release(segments.map((segment) => segment.id)));
-    return stream;
+    return Object.assign(stream, { [FILE_SPANS]: paths.map(({ path, start, end }) => ({ path, start, end })) });
   }
 
   private release(ids: string[]): void {
