@@ -155,19 +155,20 @@ describe.skipIf(skipReason !== undefined)("revalidation of stale mirrors", () =>
   it("with S3_OVERLAY_REVALIDATE, an old hit picks up a changed or deleted remote object", async () => {
     await remote.put("reval", "live.txt", "version 1");
     await remote.put("reval", "same.txt", "unchanged");
-    const server = await startOverlay(remote, { env: { S3_OVERLAY_REVALIDATE: "1s" } });
+    // 3 s: the steps before the "still cached" read take well over 1 s on a loaded machine
+    const server = await startOverlay(remote, { env: { S3_OVERLAY_REVALIDATE: "3s" } });
     const client = server.client();
     try {
       expect(await read(client, "live.txt")).toBe("version 1");
       expect(await read(client, "same.txt")).toBe("unchanged");
       await remote.put("reval", "live.txt", "version 2");
-      // younger than 1 s: still the cached snapshot
+      // younger than 3 s: still the cached snapshot
       expect(await read(client, "live.txt")).toBe("version 1");
-      await new Promise((resolve) => setTimeout(resolve, 1200));
+      await new Promise((resolve) => setTimeout(resolve, 3200));
       expect(await read(client, "live.txt")).toBe("version 2");
       expect(await read(client, "same.txt")).toBe("unchanged");
       // with the remote down, the stale copy is still served
-      await new Promise((resolve) => setTimeout(resolve, 1200));
+      await new Promise((resolve) => setTimeout(resolve, 3200));
       await remote.rgw.pause();
       try {
         expect(await read(client, "same.txt")).toBe("unchanged");
