@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -52,6 +52,7 @@ import type {
 import { describeObject, headersFor, infoFromHeaders, sameVersion } from "./metadata.js";
 import { encodeKey, networkErrorName, unquoteEtag } from "../../s3/signer.js";
 import { errorFrom, SignedHttp, tierUnavailable, type TierCredentials } from "./signed-http.js";
+import { openedOnFirstRead } from "./lazy-body.js";
 import { readSpan, removeAll, Staging, type StagedFile } from "./staging.js";
 
 export interface S3StoreOptions {
@@ -187,22 +188,19 @@ export class S3Store implements Store {
     const headers: Record<string, string> = {};
     if (range !== undefined && info.size > 0) headers.range = `bytes=${range.start}-${Math.min(range.end, info.size - 1)}`;
     // Opened on first read; the answer's metadata says whether it is still the version asked for.
-    return Readable.from(
-      (async function* () {
-        const response = await store.http.send({ method: "GET", bucket: info.bucket, key: info.key, headers });
-        if (response.statusCode === 404) {
-          response.body.resume();
-          throw errors.noSuchKey(info.key);
-        }
-        if (response.statusCode !== 200 && response.statusCode !== 206) throw await store.failure(response, `GET ${info.bucket}/${info.key}`, info.bucket, info.key);
-        if (!sameVersion(infoFromHeaders(info.bucket, info.key, response.headers), info)) {
-          dropBody(response);
-          throw errors.noSuchKey(info.key);
-        }
-        yield* response.body;
-      })(),
-      { objectMode: false },
-    );
+    return openedOnFirstRead(async () => {
+      const response = await store.http.send({ method: "GET", bucket: info.bucket, key: info.key, headers });
+      if (response.statusCode === 404) {
+        response.body.resume();
+        throw errors.noSuchKey(info.key);
+      }
+      if (response.statusCode !== 200 && response.statusCode !== 206) throw await store.failure(response, `GET ${info.bucket}/${info.key}`, info.bucket, info.key);
+      if (!sameVersion(infoFromHeaders(info.bucket, info.key, response.headers), info)) {
+        dropBody(response);
+        throw errors.noSuchKey(info.key);
+      }
+      return response.body;
+    });
   }
 
   stage(body: Readable): Promise<StagedData> {
@@ -448,23 +446,20 @@ export class S3Store implements Store {
     const key = `${chunkDir(chunk)}${checksumInKey(chunk.crc32)}`;
     const store = this;
     const wanted = range ?? { start: 0, end: chunk.size - 1 };
-    return Readable.from(
-      (async function* () {
-        const headers = range ? { range: `bytes=${range.start}-${range.end}` } : undefined;
-        const response = await store.http.send({ method: "GET", bucket: store.cache, key, headers });
-        if (response.statusCode === 404) {
-          response.body.resume();
-          throw errors.noSuchKey(chunk.key);
-        }
-        if (response.statusCode !== 200 && response.statusCode !== 206) throw await store.failure(response, `GET chunk ${chunk.index} of ${chunk.bucket}/${chunk.key}`, store.cache, key);
-        if (Number(response.headers["content-length"]) !== wanted.end - wanted.start + 1) {
-          dropBody(response);
-          throw errors.noSuchKey(chunk.key);
-        }
-        yield* response.body;
-      })(),
-      { objectMode: false },
-    );
+    return openedOnFirstRead(async () => {
+      const headers = range ? { range: `bytes=${range.start}-${range.end}` } : undefined;
+      const response = await store.http.send({ method: "GET", bucket: store.cache, key, headers });
+      if (response.statusCode === 404) {
+        response.body.resume();
+        throw errors.noSuchKey(chunk.key);
+      }
+      if (response.statusCode !== 200 && response.statusCode !== 206) throw await store.failure(response, `GET chunk ${chunk.index} of ${chunk.bucket}/${chunk.key}`, store.cache, key);
+      if (Number(response.headers["content-length"]) !== wanted.end - wanted.start + 1) {
+        dropBody(response);
+        throw errors.noSuchKey(chunk.key);
+      }
+      return response.body;
+    });
   }
 
   async deleteChunk(chunk: ChunkKey): Promise<void> {
