@@ -2,7 +2,9 @@
 // store): several serves on one tier behave as one overlay, data written
 // through the endpoint is plain objects in the tier, and an unreachable tier is
 // a 503, not a crash. The remote is a second Ceph RGW.
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+} from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRgw, type RgwServer } from "../servers/rgw.js";
@@ -107,6 +109,80 @@ describe.skipIf(skipReason !== undefined)("two serves on one Ceph RGW local tier
     } finally {
       await tier.resume().catch(() => undefined);
       await server?.destroy();
+    }
+  });
+});
+
+describe.skipIf(skipReason !== undefined)("a compose file written for the original package (MinIO + proxy)", () => {
+  // only the original package's variables, as its README's docker-compose example sets them
+  const composeKeys = { accessKeyId: "compose-user", secretAccessKey: "compose-password" };
+  let remote: RemoteFixture;
+  let tier: RgwServer;
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    [remote, tier] = await Promise.all([startRemote(), startRgw(composeKeys)]);
+    await remote.put("prod-data", "small.txt", "from production", { ContentType: "text/plain", Metadata: { team: "data" } });
+    await remote.put("prod-data", "large.bin", Buffer.alloc(3 * 1024 * 1024, 7));
+    server = await startServer({
+      env: {
+        S3_OVERLAY_LOCAL_ENDPOINT: tier.endpoint,
+        S3_OVERLAY_LOCAL_ACCESS_KEY: composeKeys.accessKeyId,
+        S3_OVERLAY_LOCAL_SECRET_KEY: composeKeys.secretAccessKey,
+        S3_OVERLAY_LOCAL_REGION: "us-east-1",
+        S3_OVERLAY_DEFAULT_BUCKET_LOCATION: "us-east-1",
+        S3_OVERLAY_CHUNK_THRESHOLD: String(1024 * 1024),
+        S3_OVERLAY_CHUNK_SIZE: String(256 * 1024),
+        S3_OVERLAY_CACHE_BUCKET: "compose-cache",
+        ...remote.env,
+        S3_OVERLAY_BUCKET_MAPPING: "local-bucket:prod-data",
+      },
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    await server?.destroy();
+    await Promise.all([remote?.stop(), tier?.stop()]);
+  });
+
+  it("clients sign with the local keys; mirrored objects land in the tier bucket of the local name, chunks in S3_OVERLAY_CACHE_BUCKET", async () => {
+    const client = server.client({ credentials: composeKeys });
+    const tierClient = new S3Client({
+      endpoint: tier.endpoint, region: "us-east-1", forcePathStyle: true, credentials: composeKeys, requestChecksumCalculation: "WHEN_REQUIRED",
+    });
+    try {
+      const small = await client.send(new GetObjectCommand({ Bucket: "local-bucket", Key: "small.txt" }));
+      expect(await small.Body!.transformToString()).toBe("from production");
+      expect(small.Metadata?.team).toBe("data");
+      const range = await client.send(new GetObjectCommand({ Bucket: "local-bucket", Key: "large.bin", Range: "bytes=600000-600009" }));
+      expect(Buffer.from(await range.Body!.transformToByteArray())).toEqual(Buffer.alloc(10, 7));
+
+      // the bucket was created in the tier under the local name, holding a plain copy
+      const inTier = await tierClient.send(new GetObjectCommand({ Bucket: "local-bucket", Key: "small.txt" }));
+      expect(await inTier.Body!.transformToString()).toBe("from production");
+      expect(inTier.ContentType).toBe("text/plain");
+      // the range's chunk fills beside the response (a range deep in a cold chunk is fetched directly)
+      const chunkSizes = async () =>
+        ((await tierClient.send(new ListObjectsV2Command({ Bucket: "compose-cache", Prefix: "chunks/" }))).Contents ?? []).map((entry) => entry.Size);
+      let sizes = await chunkSizes();
+      for (let waited = 0; sizes.length === 0 && waited < 5000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        sizes = await chunkSizes();
+      }
+      expect(sizes).toEqual([256 * 1024]);
+      // and the default cache bucket was never made
+      const buckets = await tierClient.send(new ListBucketsCommand({}));
+      expect((buckets.Buckets ?? []).map((bucket) => bucket.Name).sort()).toEqual(["compose-cache", "local-bucket"]);
+
+      // the default minioadmin keys are refused: the local keys are the only ones
+      const wrongKeys = server.client();
+      const status = await wrongKeys.send(new HeadObjectCommand({ Bucket: "local-bucket", Key: "small.txt" }))
+        .then(() => 200, (e: { $metadata: { httpStatusCode: number } }) => e.$metadata.httpStatusCode);
+      wrongKeys.destroy();
+      expect(status).toBe(403);
+    } finally {
+      client.destroy();
+      tierClient.destroy();
     }
   });
 });
