@@ -3,7 +3,8 @@
 // through the endpoint is plain objects in the tier, and an unreachable tier is
 // a 503, not a crash. The remote is a second Ceph RGW.
 import {
-  CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+  CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand,
+  ListBucketsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -85,6 +86,28 @@ describe.skipIf(skipReason !== undefined)("two serves on one Ceph RGW local tier
     const remoteView = await remote.direct.send(new HeadObjectCommand({ Bucket: "shared", Key: "mine.txt" })).catch((e: { name: string }) => e.name);
     expect(remoteView).toBe("NotFound");
     expect(await xCache(first, "shared", "mine.txt")).toEqual({ status: 200, cache: "hit", body: "local write" });
+  });
+
+  it("a multipart upload may send its parts through different serves (a round-robin load balancer)", async () => {
+    const [viaFirst, viaSecond] = [first.client(), second.client()];
+    try {
+      const parts = [Buffer.alloc(5 * 1024 * 1024, 1), Buffer.alloc(1024, 2)];
+      const { UploadId } = await viaFirst.send(new CreateMultipartUploadCommand({ Bucket: "shared", Key: "balanced.bin", ContentType: "application/x-test" }));
+      const one = await viaSecond.send(new UploadPartCommand({ Bucket: "shared", Key: "balanced.bin", UploadId, PartNumber: 1, Body: parts[0] }));
+      const two = await viaFirst.send(new UploadPartCommand({ Bucket: "shared", Key: "balanced.bin", UploadId, PartNumber: 2, Body: parts[1] }));
+      const listed = await viaFirst.send(new ListPartsCommand({ Bucket: "shared", Key: "balanced.bin", UploadId }));
+      expect((listed.Parts ?? []).map((part) => part.PartNumber)).toEqual([1, 2]);
+      await viaSecond.send(new CompleteMultipartUploadCommand({
+        Bucket: "shared", Key: "balanced.bin", UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: one.ETag }, { PartNumber: 2, ETag: two.ETag }] },
+      }));
+      const got = await viaFirst.send(new GetObjectCommand({ Bucket: "shared", Key: "balanced.bin" }));
+      expect(got.ContentType).toBe("application/x-test");
+      expect(Buffer.from(await got.Body!.transformToByteArray()).equals(Buffer.concat(parts))).toBe(true);
+    } finally {
+      viaFirst.destroy();
+      viaSecond.destroy();
+    }
   });
 
   it("data already in the tier is visible through the endpoint", async () => {
