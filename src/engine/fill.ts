@@ -7,7 +7,7 @@
 // object (above the chunk threshold) hands that response over as its first
 // chunk; a medium one fetches the remainder with If-Match, so the two halves
 // are always the same version.
-import { createHash } from "node:crypto";
+import { md5, type Md5 } from "../md5.js";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
 import type { Remote, RemoteObject, RemoteRead } from "./remote.js";
@@ -85,25 +85,26 @@ export class Fill {
     const { object } = first;
     const spool = this.spool;
     resolveReady({ object, chunked: false });
-    const md5 = PLAIN_MD5.test(object.etag) ? createHash("md5") : undefined;
+    const hash = PLAIN_MD5.test(object.etag) ? md5(object.size) : undefined;
     let body: Readable = first.body;
     try {
-      const received = await copyInto(body, spool, md5);
+      const received = await copyInto(body, spool, hash);
       if (received < object.size) {
         const rest = await remote.get(bucket, key, { range: { start: received, end: object.size - 1 }, ifMatch: object.etag });
         if (!rest) throw new Error(`${bucket}/${key} disappeared from the remote during the fill`);
         body = rest.body;
-        await copyInto(body, spool, md5);
+        await copyInto(body, spool, hash);
       }
       await spool.drain();
       if (spool.written !== object.size) {
         throw new Error(`remote sent ${spool.written} of ${object.size} bytes of ${bucket}/${key}`);
       }
-      if (md5 && md5.digest("hex") !== object.etag) {
+      if (hash && (await hash.digest()).toString("hex") !== object.etag) {
         throw new Error(`remote bytes of ${bucket}/${key} do not match its ETag ${object.etag}`);
       }
     } catch (error) {
       body.destroy();
+      hash?.cancel();
       this.detach();
       spool.fail(error as Error);
       await spool.release(true);
@@ -117,10 +118,11 @@ export class Fill {
 }
 
 /** Appends the body to the spool; returns how many bytes the spool has received in all. */
-async function copyInto(body: Readable, spool: Spool, md5: ReturnType<typeof createHash> | undefined): Promise<number> {
+async function copyInto(body: Readable, spool: Spool, hash: Md5 | undefined): Promise<number> {
   for await (const chunk of body as AsyncIterable<Buffer>) {
-    md5?.update(chunk);
+    hash?.update(chunk);
     await spool.append(chunk);
+    await hash?.ready();
   }
   await spool.drain();
   return spool.written;

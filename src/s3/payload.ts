@@ -8,6 +8,7 @@ import type { ChecksumAlgorithm } from "../store/types.js";
 import { algorithmOfHeader, checksumHeaderName, createChecksum, DIGEST_LENGTH, parseChecksumAlgorithm, type IncrementalChecksum } from "./checksums.js";
 import { isS3Error, S3Error } from "./errors.js";
 import { EMPTY_SHA256, headerValue, hmacHex, signaturesEqual, type AuthResult, type StreamingContext } from "./sigv4.js";
+import { md5, type Md5 } from "../md5.js";
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -171,13 +172,14 @@ function malformedChunk(why: string): S3Error {
 /** Hashes and counts the decoded bytes, and checks them against the plan at the end. */
 abstract class VerifyingDecoder extends Transform {
   private size = 0;
-  private readonly md5 = createHash("md5");
+  private readonly md5: Md5;
   private readonly sha256: Hash | undefined;
   private readonly checksum: IncrementalChecksum | undefined;
   private result: PayloadDigests | undefined;
 
   constructor(protected readonly plan: PayloadPlan) {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
+    this.md5 = md5(plan.decodedLength);
     this.sha256 = plan.sha256 !== undefined ? createHash("sha256") : undefined;
     this.checksum = plan.checksum !== undefined ? createChecksum(plan.checksum.algorithm) : undefined;
   }
@@ -197,8 +199,20 @@ abstract class VerifyingDecoder extends Transform {
     this.push(data);
   }
 
+  /** Calls back once the MD5 can take more bytes: its worker's queue bounds memory, not this stream's buffers. */
+  protected afterHashing(callback: TransformCallback): void {
+    const ready = this.md5.ready();
+    if (ready) ready.then(() => callback());
+    else callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.result === undefined) this.md5.cancel();
+    callback(error);
+  }
+
   /** Final checks; `trailerChecksum` is the base64 value from the trailer, if the plan expects one there. */
-  protected verify(trailerChecksum?: string): void {
+  protected async verify(trailerChecksum?: string): Promise<void> {
     if (this.size !== this.plan.decodedLength) throw incompleteBody();
     if (this.sha256 !== undefined) {
       const computed = this.sha256.digest("hex");
@@ -209,7 +223,7 @@ abstract class VerifyingDecoder extends Transform {
         });
       }
     }
-    const md5 = this.md5.digest();
+    const md5 = await this.md5.digest();
     if (this.plan.md5 !== undefined && !md5.equals(this.plan.md5)) {
       throw new S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.", {
         ExpectedDigest: this.plan.md5.toString("base64"),
@@ -235,19 +249,14 @@ class PlainDecoder extends VerifyingDecoder {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       this.pass(chunk);
-      callback();
     } catch (error) {
-      callback(error as Error);
+      return callback(error as Error);
     }
+    this.afterHashing(callback);
   }
 
   override _flush(callback: TransformCallback): void {
-    try {
-      this.verify();
-      callback();
-    } catch (error) {
-      callback(error as Error);
-    }
+    this.verify().then(() => callback(), (error: Error) => callback(error));
   }
 }
 
@@ -288,10 +297,10 @@ class ChunkedDecoder extends VerifyingDecoder {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       this.parse(chunk);
-      callback();
     } catch (error) {
-      callback(error as Error);
+      return callback(error as Error);
     }
+    this.afterHashing(callback);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -300,8 +309,7 @@ class ChunkedDecoder extends VerifyingDecoder {
       if (!(this.state === "done" || (this.state === "trailer" && this.lineLength === 0))) throw incompleteBody();
       this.verifyTrailer();
       const checksumTrailer = this.plan.checksum !== undefined ? checksumHeaderName(this.plan.checksum.algorithm) : undefined;
-      this.verify(checksumTrailer !== undefined ? this.trailerValues.get(checksumTrailer) : undefined);
-      callback();
+      this.verify(checksumTrailer !== undefined ? this.trailerValues.get(checksumTrailer) : undefined).then(() => callback(), (error: Error) => callback(error));
     } catch (error) {
       callback(error as Error);
     }
