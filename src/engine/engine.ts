@@ -21,6 +21,8 @@ export const MAX_PART_NUMBER = 10_000;
 
 /** Decides the new object's metadata once its bytes are staged (digests are known only then). */
 export type Describe = (staged: StagedData) => NewObject;
+/** The byte range a read wants of an object, given its metadata; undefined for all of it. */
+export type RangeOf = (info: ObjectInfo) => ByteRange | undefined;
 /** Throws if the write must not happen given the current object (conditional writes). */
 export type Precondition = (current: ObjectInfo | undefined) => void;
 
@@ -131,10 +133,12 @@ export class Engine {
 
   /**
    * An object for GET: a local hit never contacts the remote; a miss streams
-   * from it while filling the store. `ranged`: the client wants part of it.
+   * from it while filling the store. `rangeOf`: the part the client wants, once
+   * the size is known (it decides hit or miss of a chunked object); undefined
+   * for the whole object.
    */
-  async getObject(bucket: string, key: string, ranged = false): Promise<ObjectRead> {
-    const read = await this.findObject(bucket, key, ranged);
+  async getObject(bucket: string, key: string, rangeOf?: RangeOf): Promise<ObjectRead> {
+    const read = await this.findObject(bucket, key, rangeOf);
     if (read.cache === "hit") this.reads.hits++;
     else if (read.cache === "miss") this.reads.misses++;
     else if (read.cache === "pass") this.reads.passes++;
@@ -161,11 +165,16 @@ export class Engine {
     return dropped;
   }
 
-  private async findObject(bucket: string, key: string, ranged: boolean): Promise<ObjectRead> {
+  private async findObject(bucket: string, key: string, rangeOf: RangeOf | undefined): Promise<ObjectRead> {
     const info = await this.localObject(bucket, key);
     if (info?.chunkSize !== undefined && this.overlay) {
-      const whole = { start: 0, end: info.size - 1 };
-      return this.overlay.readChunked(info, (await this.overlay.chunks.isCached(info, whole)) ? "hit" : "miss");
+      // a bad range is the caller's to report, after the conditions: label the whole object then
+      let range: ByteRange | undefined;
+      try {
+        range = rangeOf?.(info);
+      } catch {}
+      const wanted = range ?? { start: 0, end: info.size - 1 };
+      return this.overlay.readChunked(info, (await this.overlay.chunks.isCached(info, wanted)) ? "hit" : "miss");
     }
     if (info?.chunkSize !== undefined) {
       throw new S3Error("ServiceUnavailable", `${bucket}/${key} is cached in chunks from a remote, and no remote is configured`);
@@ -173,7 +182,7 @@ export class Engine {
     if (info) return { info, cache: this.overlay && "hit", open: (range) => this.store.readObject(info, range) };
     if (this.overlay && !(await this.store.hasTombstone(bucket, key))) {
       await this.requireBucket(bucket);
-      const found = await this.overlay.get(bucket, key, ranged);
+      const found = await this.overlay.get(bucket, key, rangeOf !== undefined);
       if (found) return found;
     }
     await this.requireBucket(bucket);

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { localTier, type RunningServer } from "./harness.js";
 import { md5, patternBytes, requireRgw, startOverlay, startRemote, type RemoteFixture } from "./overlay-harness.js";
@@ -181,6 +182,27 @@ describe.skipIf(skipReason !== undefined)("chunked range caching (256 KiB chunks
     else expect(got.length).toBeLessThan(v1.length);
     const fresh = await readRange(client, bucket, "changing.bin");
     expect(md5(fresh)).toBe(md5(v2));
+  });
+
+  it("X-Cache of a ranged read says whether the chunks of that range are local", async () => {
+    await remote.put(bucket, "labels.bin", patternBytes(12 * chunk, 55));
+    const xCache = async (range?: string) => {
+      const url = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: "labels.bin", Range: range }), { expiresIn: 60 });
+      const response = await fetch(url, { headers: range ? { range } : {} });
+      await response.arrayBuffer();
+      return response.headers.get("x-cache");
+    };
+    const inChunk5 = `bytes=${5 * chunk + 1000}-${5 * chunk + 2000}`;
+    expect(await xCache(inChunk5)).toBe("miss");
+    // chunk 5 fills beside the response; once it is in, the same range is a hit
+    let label = await xCache(inChunk5);
+    for (let waited = 0; label !== "hit" && waited < 5000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      label = await xCache(inChunk5);
+    }
+    expect(label).toBe("hit");
+    expect(await xCache(`bytes=${5 * chunk}-${6 * chunk}`)).toBe("miss"); // reaches into chunk 6
+    expect(await xCache()).toBe("miss");
   });
 
   it("random ranges over a large object match the source byte for byte", async () => {

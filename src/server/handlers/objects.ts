@@ -23,17 +23,18 @@ export const headObject: Handler = (context) => readObject(context, false);
 async function readObject(context: S3Context, isGet: boolean): Promise<S3Response> {
   const bucket = bucketOf(context);
   const key = keyOf(context);
+  const partParam = queryParam(context, "partNumber");
+  const partNumber = partParam === undefined ? undefined : parsePartNumber(partParam);
+  const rangeOf = (info: ObjectInfo): ByteRange | undefined => partNumber !== undefined
+    ? partRange(info.partSizes, partNumber, info.size)
+    : parseRange(header(context, "range"), info.size);
+  const ranged = partNumber !== undefined || header(context, "range") !== undefined;
   const found: { info: ObjectInfo; cache?: string; open?: ObjectRead["open"] } = isGet
-    ? await context.engine.getObject(bucket, key, header(context, "range") !== undefined || queryParam(context, "partNumber") !== undefined)
+    ? await context.engine.getObject(bucket, key, ranged ? rangeOf : undefined)
     : await context.engine.statObject(bucket, key);
   const info = found.info;
   checkReadConditions(context.headers, { etag: info.etag, lastModified: info.lastModified });
-
-  const partParam = queryParam(context, "partNumber");
-  const partNumber = partParam === undefined ? undefined : parsePartNumber(partParam);
-  const range: ByteRange | undefined = partNumber !== undefined
-    ? partRange(info.partSizes, partNumber, info.size)
-    : parseRange(header(context, "range"), info.size);
+  const range = rangeOf(info);
   const wholeObject = range === undefined || (partNumber !== undefined && !info.partSizes);
   const headers = objectResponseHeaders(info, {
     partNumber,
