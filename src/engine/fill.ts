@@ -7,7 +7,7 @@
 // object (above the chunk threshold) hands that response over as its first
 // chunk; a medium one fetches the remainder with If-Match, so the two halves
 // are always the same version.
-import { md5, type Md5 } from "../md5.js";
+import { md5, type Md5 } from "../digests.js";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
 import type { Remote, RemoteObject, RemoteRead } from "./remote.js";

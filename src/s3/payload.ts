@@ -8,7 +8,7 @@ import type { ChecksumAlgorithm } from "../store/types.js";
 import { algorithmOfHeader, checksumHeaderName, createChecksum, DIGEST_LENGTH, parseChecksumAlgorithm, type IncrementalChecksum } from "./checksums.js";
 import { isS3Error, S3Error } from "./errors.js";
 import { EMPTY_SHA256, headerValue, hmacHex, signaturesEqual, type AuthResult, type StreamingContext } from "./sigv4.js";
-import { md5, type Md5 } from "../md5.js";
+import { md5, type Md5 } from "../digests.js";
 
 type Headers = Record<string, string | string[] | undefined>;
 

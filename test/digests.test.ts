@@ -3,7 +3,7 @@
 // ready() holds a writer back while too much is queued.
 import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { md5, OFFLOAD_FROM } from "../src/md5.js";
+import { md5, OFFLOAD_FROM } from "../src/digests.js";
 
 const MiB = 1024 * 1024;
 const reference = (data: Buffer) => createHash("md5").update(data).digest("hex");
@@ -31,6 +31,12 @@ describe("md5", () => {
   it("keeps interleaved hashes apart", async () => {
     const inputs = [randomBytes(9 * MiB), randomBytes(12 * MiB + 5), randomBytes(OFFLOAD_FROM)];
     const digests = await Promise.all(inputs.map((data, index) => hashInPieces(data, 64 * 1024 + index, index + 1)));
+    expect(digests).toEqual(inputs.map(reference));
+  });
+
+  it("more hashes at once than the worker has slots wait their turn and stay correct", async () => {
+    const inputs = Array.from({ length: 24 }, (_, index) => randomBytes(OFFLOAD_FROM + index * 4099));
+    const digests = await Promise.all(inputs.map((data, index) => hashInPieces(data, 700 * 1024, 100 + index)));
     expect(digests).toEqual(inputs.map(reference));
   });
 
