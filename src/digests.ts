@@ -21,7 +21,7 @@ export interface Md5 {
 
 export const OFFLOAD_FROM = 8 * 1024 * 1024;
 const SLOT_SIZE = 1 << 20;
-const SLOTS = 16;
+const SLOTS = 8;
 /** slot-sized pieces one hash may have queued or in the worker before ready() makes its writer wait */
 const QUEUED_PER_HASH = 4;
 
