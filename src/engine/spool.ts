@@ -95,25 +95,25 @@ export class Spool {
     let position = range.start;
     const last = range.end;
     let waiting: (() => void) | undefined;
-    // one pump at a time: read() may be called again while a pump is awaiting I/O
+    // One pump at a time: read() may be called again while a pump runs. Such a
+    // call is answered by pumping again, not by stream.read(0): the stream
+    // counts that read() as still pending and would not call it once more.
     let pumping = false;
     let wanted = false;
     const spool = this;
+    const run = (): void => {
+      pumping = true;
+      wanted = false;
+      void pump().finally(() => {
+        pumping = false;
+        if (wanted && !stream.destroyed) run();
+      });
+    };
     const stream = new Readable({
       highWaterMark: READ_SIZE,
       read() {
-        if (pumping) {
-          wanted = true;
-          return;
-        }
-        pumping = true;
-        void pump().finally(() => {
-          pumping = false;
-          if (wanted && !stream.destroyed) {
-            wanted = false;
-            stream.read(0);
-          }
-        });
+        if (pumping) wanted = true;
+        else run();
       },
       destroy(error, callback) {
         if (waiting) spool.progress.off("change", waiting);
