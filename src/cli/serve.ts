@@ -2,12 +2,7 @@
 import path from "node:path";
 import type { Command } from "commander";
 import { loadServeConfig, type Flags } from "../config.js";
-import { Engine } from "../engine/engine.js";
-import { openStore } from "../store/open.js";
-import { createNodeHandler } from "../server/app.js";
-import { listenStrict, PortInUseError } from "../server/listen.js";
 import { log } from "../log.js";
-import { limitCacheSize } from "../engine/evict.js";
 import { removeServeFile, writeServeFile } from "./store-options.js";
 
 export function addServeCommand(program: Command): void {
@@ -29,6 +24,10 @@ export function addServeCommand(program: Command): void {
 
 async function serve(flags: Flags): Promise<void> {
   const config = loadServeConfig(flags);
+  // the server stack is loaded only for serve, once the settings are known to be good
+  const [{ Engine }, { openStore }, { createNodeHandler }, { listenStrict, PortInUseError }, { limitCacheSize }] = await Promise.all([
+    import("../engine/engine.js"), import("../store/open.js"), import("../server/app.js"), import("../server/listen.js"), import("../engine/evict.js"),
+  ]);
   const store = await openStore(config);
   const engine = await Engine.create(store, { ...config, spoolDir: path.join(config.dataDir, "spool") });
   let listening;

@@ -2,15 +2,15 @@
 // the cache. A serve says where it listens in <dataDir>/serve.json; while it
 // runs, commands on that data dir are sent to its admin API (same engine code;
 // for the embedded store, which admits one process, no second writer).
+// The engine, the store and the HTTP client are imported when first needed, so
+// that `--help`, `--version` and a command's usage errors answer at once.
 import { createHash } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import type { ServeConfig } from "../config.js";
-import { Engine } from "../engine/engine.js";
-import { s3Signer } from "../s3/signer.js";
-import { openStore } from "../store/open.js";
+import type { Engine } from "../engine/engine.js";
 
 /** The options of serve that say where the data and the remote are (the rest comes from S3_OVERLAY_* env). */
 export function addStoreOptions(command: Command): Command {
@@ -58,6 +58,7 @@ export async function openCache(config: ServeConfig): Promise<CacheAccess> {
   // live counters: let it run the command, so status shows them.
   const tierServer = config.localTier ? runningServer(config.dataDir) : undefined;
   if (tierServer) return { serverUrl: tierServer };
+  const [{ openStore }, { Engine }] = await Promise.all([import("../store/open.js"), import("../engine/engine.js")]);
   let store;
   try {
     store = await openStore(config);
@@ -75,6 +76,7 @@ export async function openCache(config: ServeConfig): Promise<CacheAccess> {
  * with the local credentials. Throws with the server's message unless it answers 200.
  */
 export async function adminRequest(serverUrl: string, config: ServeConfig, command: "status" | "evict" | "warm", input: unknown): Promise<Dispatcher.ResponseData> {
+  const [{ request }, { s3Signer }] = await Promise.all([import("undici"), import("../s3/signer.js")]);
   const url = new URL(`/_s3-overlay/${command}`, serverUrl);
   const body = JSON.stringify(input);
   const signer = s3Signer(config.credentials, config.region);
