@@ -189,12 +189,12 @@ class WorkerMd5 implements Md5 {
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    const before = queue.length;
     for (let index = queue.length - 1; index >= 0; index--) {
       const job = queue[index]!;
       if (job.session === this) queue.splice(index, 1);
     }
-    if (queue.length !== before || this.outstanding > 0) worker?.postMessage({ op: "cancel", session: this.id });
+    // the worker holds this hash once any piece reached it, even if none is in flight now
+    worker?.postMessage({ op: "cancel", session: this.id });
     busy();
     this.wakeWriter();
   }
