@@ -23,8 +23,10 @@ export interface RemoteSettings {
   addressingStyle: "virtual" | "path";
   /** undefined: the AWS default credential chain (env, profiles, SSO, instance roles) */
   credentials?: Credentials & { sessionToken?: string };
-  /** local bucket -> remote bucket; unmapped buckets keep their name */
+  /** local bucket -> remote bucket */
   bucketMapping: Record<string, string>;
+  /** buckets that overlay the remote bucket of the same name; "*" for any bucket. Every other bucket is local-only. */
+  remoteBuckets: string[];
 }
 
 export interface OverlaySettings {
@@ -60,6 +62,8 @@ export interface ServeConfig extends OverlaySettings {
   maxCacheSize?: number;
   /** undefined: the embedded store in dataDir; else an S3-compatible local tier (MinIO, Ceph RGW, …) */
   localTier?: LocalTierSettings;
+  /** listen beyond loopback with the well-known default credentials although a remote is configured */
+  allowDefaultCredentials: boolean;
 }
 
 /** The S3-compatible local tier: objects 1:1 in same-named buckets, clients' credentials are the tier's. */
@@ -96,7 +100,9 @@ function camel(flag: string): string {
 }
 
 function invalid(source: Source, why: string): ConfigError {
-  const shown = source.value.length > 80 ? `${source.value.slice(0, 80)}…` : source.value;
+  // a URL's userinfo may hold a secret: never echo it
+  const value = source.value.replace(/\/\/.*@/, "//…@");
+  const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
   return new ConfigError(`invalid ${source.origin} "${shown}": ${why}`);
 }
 
@@ -176,10 +182,17 @@ function loadRemote(flags: Flags, env: Env): RemoteSettings | undefined {
   const secretKey = pick(flags, env, "remote-secret-access-key", "S3_OVERLAY_REMOTE_SECRET_ACCESS_KEY");
   const sessionToken = pick(flags, env, "remote-session-token", "S3_OVERLAY_REMOTE_SESSION_TOKEN");
   const mapping = pick(flags, env, "bucket-mapping", "S3_OVERLAY_BUCKET_MAPPING");
-  if (!endpoint && !region && !accessKey && !secretKey && !sessionToken && !mapping) return undefined;
+  const ownNames = pick(flags, env, "remote-buckets", "S3_OVERLAY_REMOTE_BUCKETS");
+  if (!endpoint && !region && !accessKey && !secretKey && !sessionToken && !mapping && !ownNames) return undefined;
   if (Boolean(accessKey) !== Boolean(secretKey)) {
     const given = (accessKey ?? secretKey)!;
     throw new ConfigError(`${given.origin} is set but ${accessKey ? "S3_OVERLAY_REMOTE_SECRET_ACCESS_KEY" : "S3_OVERLAY_REMOTE_ACCESS_KEY_ID"} is not: set both, or neither to use the AWS default credential chain`);
+  }
+  const bucketMapping = mapping ? parseBucketMapping(mapping) : {};
+  const remoteBuckets = ownNames ? parseRemoteBuckets(ownNames) : [];
+  // the remote credentials are lent only to buckets named here: with none, the remote would be unreachable
+  if (Object.keys(bucketMapping).length === 0 && remoteBuckets.length === 0) {
+    throw new ConfigError("a remote is configured but no bucket overlays it: set S3_OVERLAY_BUCKET_MAPPING=local:remote, or S3_OVERLAY_REMOTE_BUCKETS=<bucket>,… (or * for every bucket under its own name)");
   }
   let addressingStyle: "virtual" | "path" = "virtual";
   if (style) {
@@ -194,16 +207,48 @@ function loadRemote(flags: Flags, env: Env): RemoteSettings | undefined {
     credentials: accessKey && secretKey
       ? { accessKeyId: accessKey.value, secretAccessKey: secretKey.value, sessionToken: sessionToken?.value }
       : undefined,
-    bucketMapping: mapping ? parseBucketMapping(mapping) : {},
+    bucketMapping,
+    remoteBuckets,
   };
 }
 
-/** A byte count: 1048576, 64MiB, 16M, 1G (binary units). */
+/**
+ * Mapped buckets read their target; S3_OVERLAY_REMOTE_BUCKETS names buckets that
+ * read the remote bucket of the same name ("*": any bucket). A mapping's target is
+ * reached only through its alias unless it is named itself, so mapping dev:prod
+ * never exposes "prod" under its real name.
+ */
+export function remoteBucketFor(settings: Pick<RemoteSettings, "bucketMapping" | "remoteBuckets">, localBucket: string): string | undefined {
+  const mapped = settings.bucketMapping[localBucket];
+  if (mapped !== undefined) return mapped;
+  if (settings.remoteBuckets.includes(localBucket)) return localBucket;
+  if (!settings.remoteBuckets.includes("*")) return undefined;
+  return Object.values(settings.bucketMapping).includes(localBucket) ? undefined : localBucket;
+}
+
+/** "*", or bucket names: the buckets that read the remote bucket of the same name. */
+function parseRemoteBuckets(source: Source): string[] {
+  const names = source.value.split(",").map((part) => part.trim()).filter(Boolean);
+  for (const name of names) {
+    if (name !== "*" && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)) throw invalid(source, `"${name}" is not a bucket name or *`);
+  }
+  return names;
+}
+
+/** Bytes per unit: binary for K/M/G/T and KiB…, decimal for kB/KB/MB/GB/TB, as users type them. */
+const SIZE_UNITS: Record<string, number> = {
+  "": 1, b: 1,
+  k: 1024, ki: 1024, kib: 1024, m: 1024 ** 2, mi: 1024 ** 2, mib: 1024 ** 2,
+  g: 1024 ** 3, gi: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, ti: 1024 ** 4, tib: 1024 ** 4,
+  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
+};
+
+/** A byte count: 1048576, 64MiB, 16M, 1.5GiB (binary), 16MB, 1GB (decimal). */
 export function parseSize(source: Source): number {
-  const match = /^(\d+)\s*(k|ki|kib|m|mi|mib|g|gi|gib|t|ti|tib|b)?$/i.exec(source.value.trim());
-  if (!match) throw invalid(source, "must be a size like 16777216, 16MiB or 1GiB");
-  const unit = (match[2] ?? "b").toLowerCase()[0]!;
-  const bytes = Number(match[1]) * ({ b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 } as Record<string, number>)[unit]!;
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(source.value.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) throw invalid(source, "must be a size like 16777216, 16MiB, 16MB or 1GiB");
+  const bytes = Math.round(Number(match[1]) * unit);
   if (!Number.isSafeInteger(bytes)) throw invalid(source, "is too large");
   return bytes;
 }
@@ -258,14 +303,33 @@ export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConf
     dataDir: path.resolve(nonEmpty(pick(flags, env, "data-dir", "S3_OVERLAY_DATA_DIR", "./.s3-overlay")!)),
     domain: domain && parseDomain(domain),
     credentials: {
-      accessKeyId: nonEmpty(pick(flags, env, "access-key", "S3_OVERLAY_LOCAL_ACCESS_KEY", "minioadmin")!),
-      secretAccessKey: nonEmpty(pick(flags, env, "secret-key", "S3_OVERLAY_LOCAL_SECRET_KEY", "minioadmin")!),
+      accessKeyId: nonEmpty(pick(flags, env, "access-key", "S3_OVERLAY_LOCAL_ACCESS_KEY", DEFAULT_CREDENTIALS.accessKeyId)!),
+      secretAccessKey: nonEmpty(pick(flags, env, "secret-key", "S3_OVERLAY_LOCAL_SECRET_KEY", DEFAULT_CREDENTIALS.secretAccessKey)!),
     },
     region: parseRegion(pick(flags, env, "region", "S3_OVERLAY_LOCAL_REGION", "us-east-1")!),
     requestTimeoutMs: parseDuration(pick(flags, env, "request-timeout", "S3_OVERLAY_REQUEST_TIMEOUT", "5m")!),
     shutdownGraceMs: parseDuration(pick(flags, env, "shutdown-grace", "S3_OVERLAY_SHUTDOWN_GRACE", "30s")!),
     maxCacheSize: parseOptional(pick(flags, env, "max-cache-size", "S3_OVERLAY_MAX_CACHE_SIZE"), parseSize),
+    allowDefaultCredentials: parseBoolean(pick(flags, env, "allow-default-credentials", "S3_OVERLAY_ALLOW_DEFAULT_CREDENTIALS", "false")!),
   };
+}
+
+export const DEFAULT_CREDENTIALS: Credentials = { accessKeyId: "minioadmin", secretAccessKey: "minioadmin" };
+
+/**
+ * serve: with the well-known default credentials, anyone who reaches the port
+ * can sign requests, and with a remote configured that means reading what the
+ * remote credentials can. Beyond loopback that needs an explicit yes.
+ */
+export function checkExposure(config: ServeConfig): void {
+  if (!config.remote || config.allowDefaultCredentials || isLoopback(config.host)) return;
+  const { accessKeyId, secretAccessKey } = config.credentials;
+  if (accessKeyId !== DEFAULT_CREDENTIALS.accessKeyId || secretAccessKey !== DEFAULT_CREDENTIALS.secretAccessKey) return;
+  throw new ConfigError(`refusing to listen on ${config.host} with the default credentials (minioadmin) while a remote is configured: anyone reaching the port could read the remote. Set S3_OVERLAY_LOCAL_ACCESS_KEY and S3_OVERLAY_LOCAL_SECRET_KEY, or S3_OVERLAY_ALLOW_DEFAULT_CREDENTIALS=true to accept it`);
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function parseOptional<T>(source: Source | undefined, parse: (source: Source) => T): T | undefined {

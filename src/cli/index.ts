@@ -9,6 +9,8 @@ import { version } from "./version.js";
 
 /** Exit codes: 0 ok, 1 the command failed, 2 bad usage or configuration. */
 export async function main(argv: string[]): Promise<void> {
+  // what the commands write (the data dir: cached remote data, client writes) is private to the user
+  process.umask(0o077);
   const program = new Command()
     .name("s3-overlay")
     .description("A local S3 endpoint that overlays a local store on a remote bucket: reads fill lazily from the remote, writes stay local.")

@@ -5,8 +5,8 @@
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import { ConfigError, loadServeConfig, loadWarmSettings, type Flags } from "../config.js";
-import { parseWarmInput, warm, type WarmEvent, type WarmInput, type WarmSummary } from "../engine/warm.js";
+import { ConfigError, loadServeConfig, loadWarmSettings, remoteBucketFor, type Flags } from "../config.js";
+import { checkWarmScope, parseWarmInput, warm, type WarmEvent, type WarmInput, type WarmSummary } from "../engine/warm.js";
 import { formatBytes, WarmProgress } from "./progress.js";
 import { addStoreOptions, adminRequest, openCache } from "./store-options.js";
 
@@ -34,7 +34,9 @@ async function runWarm(targets: string[], options: Flags & { include?: string[];
   if (!config.remote) throw new ConfigError("warm needs a remote: set S3_OVERLAY_REMOTE_ENDPOINT (or the other S3_OVERLAY_REMOTE_* settings) as for serve");
   if (targets.length === 0 && flags.manifest === undefined) throw new ConfigError("warm needs a target (<bucket>[/<prefix>]) or --manifest <file>");
   const input: WarmInput = { targets, include, exclude, manifest: flags.manifest === undefined ? undefined : readManifest(String(flags.manifest)), flags };
-  parseWarmInput(input); // usage errors before any work
+  // usage errors before any work
+  const remote = config.remote;
+  checkWarmScope(parseWarmInput(input), (bucket) => remoteBucketFor(remote, bucket) !== undefined);
   const progress = new WarmProgress(process.stderr.isTTY === true, loadWarmSettings(flags).progressIntervalMs);
 
   const abort = new AbortController();

@@ -81,6 +81,11 @@ export class Engine {
     return this.overlay?.remote;
   }
 
+  /** The overlay, for a bucket that overlays the remote; undefined for a local-only bucket. */
+  overlayFor(bucket: string): Overlay | undefined {
+    return this.overlay?.remote.overlays(bucket) ? this.overlay : undefined;
+  }
+
   /** Local buckets, plus the mapped remote ones (they exist in the overlay before anything is cached). */
   async listBuckets(): Promise<BucketInfo[]> {
     const local = await this.store.listBuckets();
@@ -103,7 +108,8 @@ export class Engine {
   async requireBucket(name: string): Promise<BucketInfo> {
     const bucket = await this.store.getBucket(name);
     if (bucket) return bucket;
-    if (this.overlay && (await this.overlay.remoteBucketExists(name))) {
+    const overlay = this.overlayFor(name);
+    if (overlay && (await overlay.remoteBucketExists(name))) {
       await this.store.createBucket(name, this.options.region);
       const created = await this.store.getBucket(name);
       if (created) return created;
@@ -121,10 +127,11 @@ export class Engine {
    */
   async statObject(bucket: string, key: string): Promise<{ info: ObjectInfo; cache?: CacheStatus }> {
     const info = await this.localObject(bucket, key);
-    if (info) return { info, cache: this.overlay && "hit" };
-    if (this.overlay && !(await this.store.hasTombstone(bucket, key))) {
+    const overlay = this.overlayFor(bucket);
+    if (info) return { info, cache: overlay && "hit" };
+    if (overlay && !(await this.store.hasTombstone(bucket, key))) {
       await this.requireBucket(bucket);
-      const remote = await this.overlay.head(bucket, key);
+      const remote = await overlay.head(bucket, key);
       if (remote) return { info: remote, cache: this.options.cacheEnabled ? "miss" : "pass" };
     }
     await this.requireBucket(bucket);
@@ -167,22 +174,23 @@ export class Engine {
 
   private async findObject(bucket: string, key: string, rangeOf: RangeOf | undefined): Promise<ObjectRead> {
     const info = await this.localObject(bucket, key);
-    if (info?.chunkSize !== undefined && this.overlay) {
+    const overlay = this.overlayFor(bucket);
+    if (info?.chunkSize !== undefined && overlay) {
       // a bad range is the caller's to report, after the conditions: label the whole object then
       let range: ByteRange | undefined;
       try {
         range = rangeOf?.(info);
       } catch {}
       const wanted = range ?? { start: 0, end: info.size - 1 };
-      return this.overlay.readChunked(info, (await this.overlay.chunks.isCached(info, wanted)) ? "hit" : "miss");
+      return overlay.readChunked(info, (await overlay.chunks.isCached(info, wanted)) ? "hit" : "miss");
     }
     if (info?.chunkSize !== undefined) {
-      throw new S3Error("ServiceUnavailable", `${bucket}/${key} is cached in chunks from a remote, and no remote is configured`);
+      throw new S3Error("ServiceUnavailable", `${bucket}/${key} is cached in chunks from a remote, and bucket ${bucket} no longer overlays one`);
     }
-    if (info) return { info, cache: this.overlay && "hit", open: (range) => this.store.readObject(info, range) };
-    if (this.overlay && !(await this.store.hasTombstone(bucket, key))) {
+    if (info) return { info, cache: overlay && "hit", open: (range) => this.store.readObject(info, range) };
+    if (overlay && !(await this.store.hasTombstone(bucket, key))) {
       await this.requireBucket(bucket);
-      const found = await this.overlay.get(bucket, key, rangeOf !== undefined);
+      const found = await overlay.get(bucket, key, rangeOf !== undefined);
       if (found) return found;
     }
     await this.requireBucket(bucket);
@@ -245,8 +253,8 @@ export class Engine {
     await this.requireBucket(bucket);
     const prefix = request.prefix;
     const local = sortedSource((after, limit) => this.store.listObjects(bucket, { prefix, startAfter: after, limit }), (info) => info.key);
-    if (!this.overlay) return listPage(local, request);
-    const overlay = this.overlay;
+    const overlay = this.overlayFor(bucket);
+    if (!overlay) return listPage(local, request);
     const remote: ListSource<ObjectInfo> = sortedSource(async (after, limit) => {
       const objects = await overlay.remote.list(bucket, { prefix, startAfter: after, limit });
       return objects.map((object) => overlay.listedInfo(bucket, object));
@@ -263,15 +271,16 @@ export class Engine {
   private deleteSticky(bucket: string, key: string): Promise<void> {
     return this.keyLocks.run(objectId(bucket, key), async () => {
       await this.store.deleteObject(bucket, key);
-      if (this.overlay) await this.store.putTombstone(bucket, key);
+      if (this.overlayFor(bucket)) await this.store.putTombstone(bucket, key);
     });
   }
 
   /** The store's object, unless it is a mirror too old to trust (S3_OVERLAY_REVALIDATE) that the remote changed. */
   private async localObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
     const info = await this.store.headObject(bucket, key);
-    if (!info || !this.overlay?.isStale(info)) return info;
-    return this.overlay.revalidate(info);
+    const overlay = this.overlayFor(bucket);
+    if (!info || !overlay?.isStale(info)) return info;
+    return overlay.revalidate(info);
   }
 
   // ---------------------------------------------------------------- multipart

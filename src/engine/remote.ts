@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { Agent, type Dispatcher } from "undici";
-import type { RemoteSettings } from "../config.js";
+import { remoteBucketFor, type RemoteSettings } from "../config.js";
 import { S3Error } from "../s3/errors.js";
 import type { ByteRange, ContentHeaders } from "../store/types.js";
 import { RemoteHealth } from "./remote-health.js";
@@ -63,14 +63,26 @@ export class Remote {
     this.health = new RemoteHealth(this.base.host);
   }
 
-  /** The remote bucket a local bucket reads from (unmapped buckets keep their name). */
-  bucketFor(localBucket: string): string {
-    return this.settings.bucketMapping[localBucket] ?? localBucket;
+  /** Does this local bucket overlay the remote? Every other bucket is local-only (see remoteBucketFor). */
+  overlays(localBucket: string): boolean {
+    return remoteBucketFor(this.settings, localBucket) !== undefined;
   }
 
-  /** Local buckets named in the mapping: they exist in the overlay even before anything is cached. */
+  /** Local buckets the configuration names: they exist in the overlay even before anything is cached. */
   mappedBuckets(): string[] {
-    return Object.keys(this.settings.bucketMapping);
+    const named = this.settings.remoteBuckets.filter((name) => name !== "*");
+    return [...new Set([...Object.keys(this.settings.bucketMapping), ...named])].filter((name) => this.overlays(name));
+  }
+
+  /**
+   * The remote bucket behind a local one. The remote credentials are lent only
+   * to buckets the configuration names, so this is checked on every call, not
+   * only by the engine: a bucket outside the scope never reaches the remote.
+   */
+  private bucketFor(localBucket: string): string {
+    const remoteBucket = remoteBucketFor(this.settings, localBucket);
+    if (remoteBucket === undefined) throw new Error(`bucket ${localBucket} does not overlay the remote (S3_OVERLAY_BUCKET_MAPPING, S3_OVERLAY_REMOTE_BUCKETS)`);
+    return remoteBucket;
   }
 
   /** undefined when the remote has no such object (or bucket). */
@@ -119,9 +131,10 @@ export class Remote {
 
   /** Up to `limit` objects with keys > startAfter under prefix, in S3 order. */
   async list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]> {
+    const remoteBucket = this.bucketFor(bucket);
     try {
       const output = await this.sdk.send(new ListObjectsV2Command({
-        Bucket: this.bucketFor(bucket),
+        Bucket: remoteBucket,
         Prefix: options.prefix || undefined,
         StartAfter: options.startAfter,
         MaxKeys: Math.min(options.limit, 1000),

@@ -79,6 +79,12 @@ export function parseWarmInput(input: WarmInput): WarmRequest {
   };
 }
 
+/** Warm reaches only buckets that overlay the remote (the remote credentials serve no others). */
+export function checkWarmScope(request: Pick<WarmRequest, "targets" | "keys">, overlays: (bucket: string) => boolean): void {
+  const outside = [...request.targets, ...request.keys].map(({ bucket }) => bucket).find((bucket) => !overlays(bucket));
+  if (outside !== undefined) throw new ConfigError(`bucket ${outside} does not overlay the remote: name it in S3_OVERLAY_BUCKET_MAPPING or S3_OVERLAY_REMOTE_BUCKETS`);
+}
+
 /** "*" matches within one path segment, "**" across segments, "?" one character. */
 export function globToRegExp(glob: string): RegExp {
   let source = "";
@@ -128,6 +134,7 @@ export async function warm(engine: Engine, request: WarmRequest, onEvent: (event
   const started = Date.now();
   if (!engine.overlay || !engine.remote) throw new Error("warm needs a remote: set S3_OVERLAY_REMOTE_ENDPOINT (or the other S3_OVERLAY_REMOTE_* settings)");
   if (!engine.options.cacheEnabled) throw new Error("warm does nothing with S3_OVERLAY_CACHE_ENABLED=false");
+  checkWarmScope(request, (bucket) => engine.overlayFor(bucket) !== undefined);
   const summary: WarmSummary = {
     dryRun: request.dryRun, objects: 0, fetched: { objects: 0, bytes: 0 },
     skipped: { cached: 0, local: 0, deleted: 0 }, failed: [], interrupted: false, elapsedMs: 0,

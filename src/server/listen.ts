@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse, Server } from "node:http";
 import type { Socket } from "node:net";
 import { listen } from "listhen";
+import { answerClientErrors } from "./client-errors.js";
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -46,6 +47,7 @@ export async function listenStrict(handler: NodeHandler, host: string, port: num
   }
   const server = listener.server as Server;
   server.keepAliveTimeout = 65_000;
+  answerClientErrors(server);
   const connections = trackBusyConnections(server);
   const shownHost = host.includes(":") ? `[${host}]` : host;
   return {

@@ -1,5 +1,6 @@
 // Choosing the local tier from the config: the embedded store in the data dir,
 // or an S3-compatible endpoint (MinIO, Ceph RGW, any S3).
+import { chmod, mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { ServeConfig } from "../config.js";
 import { log } from "../log.js";
@@ -14,6 +15,7 @@ const RETRY_MS = 5000;
  * says so, answers 503 until the tier answers, and keeps trying to prepare it.
  */
 export async function openStore(config: ServeConfig): Promise<Store> {
+  await makePrivate(config.dataDir);
   const tier = config.localTier;
   if (!tier) return openFsStore(config.dataDir);
   const options = {
@@ -38,4 +40,14 @@ export async function openStore(config: ServeConfig): Promise<Store> {
     retry.unref();
     return store;
   }
+}
+
+/**
+ * The data dir holds cached production data and client writes: only its owner
+ * may enter it (files inside are created 0600 under the CLI's umask, and a data
+ * dir from an older version that was world-readable is closed on open).
+ */
+async function makePrivate(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await chmod(dataDir, 0o700);
 }

@@ -58,6 +58,7 @@ async function startOverlay(rgw, remoteEndpoint, dataDir) {
       S3_OVERLAY_REMOTE_ADDRESSING_STYLE: "path",
       S3_OVERLAY_REMOTE_ACCESS_KEY_ID: rgw.accessKeyId,
       S3_OVERLAY_REMOTE_SECRET_ACCESS_KEY: rgw.secretAccessKey,
+      S3_OVERLAY_REMOTE_BUCKETS: "*",
     },
   });
   const client = s3Client(server.endpoint, LOCAL_CREDENTIALS);

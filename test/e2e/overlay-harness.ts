@@ -48,6 +48,8 @@ export async function startRemote(): Promise<RemoteFixture> {
       S3_OVERLAY_REMOTE_ADDRESSING_STYLE: "path",
       S3_OVERLAY_REMOTE_ACCESS_KEY_ID: rgw.accessKeyId,
       S3_OVERLAY_REMOTE_SECRET_ACCESS_KEY: rgw.secretAccessKey,
+      // the suites read remote buckets under their own names
+      S3_OVERLAY_REMOTE_BUCKETS: "*",
     },
     async put(bucket, key, body, extra = {}) {
       if (!created.has(bucket)) {

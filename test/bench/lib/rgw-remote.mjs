@@ -14,6 +14,7 @@ export function remoteEnv(rgw, endpoint = rgw.endpoint) {
     S3_OVERLAY_REMOTE_ADDRESSING_STYLE: "path",
     S3_OVERLAY_REMOTE_ACCESS_KEY_ID: rgw.accessKeyId,
     S3_OVERLAY_REMOTE_SECRET_ACCESS_KEY: rgw.secretAccessKey,
+    S3_OVERLAY_REMOTE_BUCKETS: "*",
   };
 }
 
