@@ -2,6 +2,7 @@
 // flags become one validated Config. Flags win over env, env over defaults.
 // A bad value is a ConfigError naming the flag or variable it came from.
 import path from "node:path";
+import type { LogFormat, LogLevel } from "./log.js";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -64,6 +65,12 @@ export interface ServeConfig extends OverlaySettings {
   localTier?: LocalTierSettings;
   /** listen beyond loopback with the well-known default credentials although a remote is configured */
   allowDefaultCredentials: boolean;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** the level of the one line per request; "off": none */
+  accessLog: LogLevel | "off";
+  /** GET /metrics: undefined turns it off; a token makes it require `Authorization: Bearer <token>` */
+  metrics?: { token?: string };
 }
 
 /** The S3-compatible local tier: objects 1:1 in same-named buckets, clients' credentials are the tier's. */
@@ -311,7 +318,21 @@ export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConf
     shutdownGraceMs: parseDuration(pick(flags, env, "shutdown-grace", "S3_OVERLAY_SHUTDOWN_GRACE", "30s")!),
     maxCacheSize: parseOptional(pick(flags, env, "max-cache-size", "S3_OVERLAY_MAX_CACHE_SIZE"), parseSize),
     allowDefaultCredentials: parseBoolean(pick(flags, env, "allow-default-credentials", "S3_OVERLAY_ALLOW_DEFAULT_CREDENTIALS", "false")!),
+    logLevel: parseChoice(pick(flags, env, "log-level", "S3_OVERLAY_LOG_LEVEL", "info")!, LOG_LEVELS),
+    logFormat: parseChoice(pick(flags, env, "log-format", "S3_OVERLAY_LOG_FORMAT", "text")!, ["text", "json"] as const),
+    accessLog: parseChoice(pick(flags, env, "access-log", "S3_OVERLAY_ACCESS_LOG", "debug")!, [...LOG_LEVELS, "off"] as const),
+    metrics: parseBoolean(pick(flags, env, "metrics", "S3_OVERLAY_METRICS", "true")!)
+      ? { token: pick(flags, env, "metrics-token", "S3_OVERLAY_METRICS_TOKEN")?.value }
+      : undefined,
   };
+}
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+function parseChoice<T extends string>(source: Source, choices: readonly T[]): T {
+  const value = source.value.trim().toLowerCase();
+  if (!(choices as readonly string[]).includes(value)) throw invalid(source, `must be one of ${choices.join(", ")}`);
+  return value as T;
 }
 
 export const DEFAULT_CREDENTIALS: Credentials = { accessKeyId: "minioadmin", secretAccessKey: "minioadmin" };

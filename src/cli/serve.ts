@@ -1,8 +1,8 @@
 // `s3-overlay serve`: the S3 endpoint.
 import path from "node:path";
 import type { Command } from "commander";
-import { checkExposure, loadServeConfig, type Flags } from "../config.js";
-import { log } from "../log.js";
+import { checkExposure, loadServeConfig, type Flags, type RemoteSettings } from "../config.js";
+import { configureLog, log } from "../log.js";
 import { removeServeFile, writeServeFile } from "./store-options.js";
 
 const EXAMPLE = `
@@ -27,6 +27,10 @@ export function addServeCommand(program: Command): void {
     .option("--allow-default-credentials", "with a remote, listen beyond loopback although clients sign with minioadmin (env S3_OVERLAY_ALLOW_DEFAULT_CREDENTIALS)")
     .option("--request-timeout <duration>", "drop a client that sends nothing for this long (env S3_OVERLAY_REQUEST_TIMEOUT, default 5m)")
     .option("--shutdown-grace <duration>", "how long SIGINT/SIGTERM waits for in-flight requests (env S3_OVERLAY_SHUTDOWN_GRACE, default 30s)")
+    .option("--log-level <level>", "debug, info, warn or error (env S3_OVERLAY_LOG_LEVEL, default info)")
+    .option("--log-format <format>", "text or json, one object a line (env S3_OVERLAY_LOG_FORMAT, default text)")
+    .option("--access-log <level>", "the level of the line logged per request, or off (env S3_OVERLAY_ACCESS_LOG, default debug)")
+    .option("--metrics <bool>", "serve GET /metrics (Prometheus text; env S3_OVERLAY_METRICS, default true; a bearer token: env S3_OVERLAY_METRICS_TOKEN)")
     .optionsGroup("Local store:")
     .option("--data-dir <dir>", "where the embedded store keeps its data (env S3_OVERLAY_DATA_DIR, default ./.s3-overlay)")
     .option("--local-endpoint <url>", "use an S3-compatible local tier (MinIO, Ceph RGW) instead of the embedded store (env S3_OVERLAY_LOCAL_ENDPOINT)")
@@ -54,6 +58,7 @@ export function addServeCommand(program: Command): void {
 async function serve(flags: Flags): Promise<void> {
   const config = loadServeConfig(flags);
   checkExposure(config);
+  configureLog({ level: config.logLevel, format: config.logFormat });
   // the server stack is loaded only for serve, once the settings are known to be good
   const [{ Engine }, { openStore }, { createNodeHandler }, { listenStrict, PortInUseError }, { limitCacheSize }] = await Promise.all([
     import("../engine/engine.js"), import("../store/open.js"), import("../server/app.js"), import("../server/listen.js"), import("../engine/evict.js"),
@@ -75,9 +80,7 @@ async function serve(flags: Flags): Promise<void> {
   listening.server.requestTimeout = 0; // long uploads are fine; idle clients are cut by timeout below
   listening.server.headersTimeout = 60_000;
   listening.server.timeout = config.requestTimeoutMs;
-  const mode = config.remote
-    ? `overlay on ${config.remote.endpoint ?? `AWS S3 ${config.remote.region}`}${config.cacheEnabled ? "" : " (pass-through, nothing cached)"}`
-    : "local only";
+  const mode = config.remote ? `overlay on ${describeRemote(config.remote)}${config.cacheEnabled ? "" : ", pass-through: nothing cached"}` : "local only";
   const tier = config.localTier ? `local tier ${config.localTier.endpoint}` : `data dir ${config.dataDir}`;
   // warm, evict and status find this server here while it holds the store
   writeServeFile(config.dataDir, listening.url);
@@ -98,4 +101,13 @@ async function serve(flags: Flags): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+/** The start-up line's view of the remote: where, which region, which buckets; never credentials. */
+function describeRemote(remote: RemoteSettings): string {
+  const buckets = [
+    ...Object.entries(remote.bucketMapping).map(([local, target]) => `${local}->${target}`),
+    ...remote.remoteBuckets,
+  ];
+  return `${remote.endpoint ?? "AWS S3"} (region ${remote.region}, ${remote.addressingStyle} style; buckets ${buckets.join(", ")})`;
 }

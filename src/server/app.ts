@@ -1,6 +1,6 @@
 // The h3 application: HTTP in -> s3/ (target, auth, operation) -> handlers ->
 // engine -> HTTP out. Every response carries x-amz-request-id; every error is S3 XML.
-import { randomBytes } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { H3, type H3Event } from "h3";
@@ -18,10 +18,13 @@ import { errorResponse, toHttpResponse } from "./respond.js";
 import { fileSpansBody } from "./send-file.js";
 import { fileSpansOf } from "../store/types.js";
 import type { NodeHandler } from "./listen.js";
+import { Metrics } from "./metrics.js";
+import { observe, type Observer, type RequestFacts } from "./observe.js";
 
 export function createApp(engine: Engine, config: ServeConfig): H3 {
   const lookup = (accessKeyId: string) =>
     accessKeyId === config.credentials.accessKeyId ? config.credentials.secretAccessKey : undefined;
+  const observer: Observer = { metrics: config.metrics ? new Metrics(engine) : undefined, accessLog: config.accessLog };
 
   const handle = async (event: H3Event): Promise<Response> => {
     const req = event.runtime!.node!.req as IncomingMessage;
@@ -31,13 +34,22 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
     if (isHealthCheck(req, rawUrl)) {
       return toHttpResponse({ headers: { "content-type": "text/plain" }, body: "ok\n" }, requestId, method);
     }
-    if (isAdminRequest(rawUrl)) return handleAdmin(req, event.runtime!.node!.res as ServerResponse | undefined, engine, config, lookup);
+    if (observer.metrics && isMetricsRequest(req, rawUrl)) return metricsResponse(req, observer.metrics, config.metrics?.token, requestId, method);
+    const res = event.runtime!.node!.res as ServerResponse | undefined;
+    const facts: RequestFacts = { requestId, method, operation: "Unrouted" };
+    if (res) observe(res, facts, observer);
+    if (isAdminRequest(rawUrl)) {
+      facts.operation = "Admin";
+      return handleAdmin(req, res, engine, config, lookup);
+    }
     let resource = rawUrl.split("?")[0]!;
     try {
       const target = parseTarget(rawUrl, req.headers.host, config.domain);
       resource = target.bucket === undefined ? "/" : `/${target.bucket}${target.key === undefined ? "" : `/${target.key}`}`;
+      facts.bucket = target.bucket;
       const auth = verifyRequest({ method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers }, lookup);
       const operation = resolveOperation(method, target, req.headers);
+      facts.operation = operation;
       const context: S3Context = { requestId, method, operation, target, headers: req.headers, req, auth, engine, config };
       const result = await HANDLERS[operation](context);
       const body = result.body;
@@ -65,6 +77,25 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
 
 export function createNodeHandler(engine: Engine, config: ServeConfig): NodeHandler {
   return toNodeHandler(createApp(engine, config)) as NodeHandler;
+}
+
+/** `GET /metrics` unsigned (scrapers cannot sign SigV4) or with a bearer token; a signed one is a listing of bucket "metrics". */
+function isMetricsRequest(req: IncomingMessage, rawUrl: string): boolean {
+  const authorization = req.headers.authorization;
+  return (req.method === "GET" || req.method === "HEAD") && rawUrl === "/metrics" && (authorization === undefined || /^Bearer /i.test(authorization));
+}
+
+async function metricsResponse(req: IncomingMessage, metrics: Metrics, token: string | undefined, requestId: string, method: string): Promise<Response> {
+  if (token !== undefined && !sameSecret(req.headers.authorization ?? "", `Bearer ${token}`)) {
+    return errorResponse(new S3Error("AccessDenied", "GET /metrics needs Authorization: Bearer <S3_OVERLAY_METRICS_TOKEN>"), requestId, method, "/metrics");
+  }
+  return toHttpResponse({ headers: { "content-type": metrics.contentType }, body: await metrics.text() }, requestId, method);
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** `GET /health` without credentials; a signed GET /health is a listing of bucket "health". */

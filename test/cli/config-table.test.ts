@@ -53,6 +53,11 @@ const SAMPLES: Record<string, string> = {
   S3_OVERLAY_MAX_CACHE_SIZE: "10GiB",
   S3_OVERLAY_REQUEST_TIMEOUT: "90s",
   S3_OVERLAY_SHUTDOWN_GRACE: "3s",
+  S3_OVERLAY_LOG_LEVEL: "warn",
+  S3_OVERLAY_LOG_FORMAT: "json",
+  S3_OVERLAY_ACCESS_LOG: "info",
+  S3_OVERLAY_METRICS: "false",
+  S3_OVERLAY_METRICS_TOKEN: "scrape-secret",
 };
 
 /** a remote that overlays one bucket, so that remote settings are valid on their own */
