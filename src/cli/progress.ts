@@ -29,6 +29,7 @@ export class WarmProgress {
   private readonly started = Date.now();
   private bar: cliProgress.SingleBar | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly terminal: boolean, private readonly intervalMs: number, private readonly stream: NodeJS.WriteStream = process.stderr) {}
 
@@ -40,11 +41,13 @@ export class WarmProgress {
       this.objects++;
       if (event.error) this.failed++;
     } else if (event.type === "summary") return this.stop();
-    this.bar?.update(this.bytes, this.payload());
+    if (!this.stopped) this.bar?.update(this.bytes, this.payload());
   };
 
-  /** Stops the display (also after an error). */
+  /** Stops the display (also after an error); once: the final line is drawn one time. */
   stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.bar) this.bar.stop();
@@ -52,7 +55,14 @@ export class WarmProgress {
     this.bar = undefined;
   }
 
+  /** A message between progress lines: the live bar is finished first, so the message is not drawn over it. */
+  note(message: string): void {
+    this.stop();
+    this.stream.write(`${message}\n`);
+  }
+
   private start(objects: number, bytes: number, skipped: number): void {
+    if (this.stopped) return;
     this.objectsTotal = objects;
     this.bytesTotal = bytes;
     if (skipped > 0 || objects === 0) this.stream.write(`warm: ${objects} objects (${formatBytes(bytes)}) to fetch, ${skipped} already cached or not to fetch\n`);

@@ -17,7 +17,7 @@ export function addWarmCommand(program: Command): void {
     .command("warm")
     .description("fetch remote objects into the local store ahead of reads (skips what is cached and unchanged)")
     .argument("[targets...]", "<bucket> or <bucket>/<prefix>: everything the remote lists under it")
-    .option("--include <glob>", "of the listed keys, only those matching this glob (* within a path segment, ** across); repeatable", collect)
+    .option("--include <glob>", "of the listed keys, only those matching this glob (* within a path segment, ** across, {a,b}, [0-3]); repeatable", collect)
     .option("--exclude <glob>", "of the listed keys, skip those matching this glob; repeatable", collect)
     .option("--manifest <file>", "also warm the objects named in this file, one <bucket>/<key> a line")
     .option("--concurrency <n>", "objects fetched at once (default 8)")
@@ -42,7 +42,7 @@ async function runWarm(targets: string[], options: Flags & { include?: string[];
   const abort = new AbortController();
   const interrupt = () => {
     if (abort.signal.aborted) process.exit(130);
-    process.stderr.write("warm: interrupted; finishing the objects in flight (Ctrl-C again to quit now)\n");
+    progress.note("warm: interrupted; finishing the objects in flight (Ctrl-C again to quit now)");
     abort.abort();
   };
   process.on("SIGINT", interrupt);

@@ -2,6 +2,7 @@
 // same fills and chunk fetches as GET misses (same bucket mapping, chunking and
 // verification). Objects already mirrored with the remote's current ETag are
 // skipped, so a second run costs only the listing and an interrupted run resumes.
+import picomatch from "picomatch";
 import { ConfigError, loadWarmSettings, parseCacheTarget, type CacheTarget, type ChunkPick, type Flags } from "../config.js";
 import type { ObjectInfo } from "../store/types.js";
 import type { Engine } from "./engine.js";
@@ -85,20 +86,13 @@ export function checkWarmScope(request: Pick<WarmRequest, "targets" | "keys">, o
   if (outside !== undefined) throw new ConfigError(`bucket ${outside} does not overlay the remote: name it in S3_OVERLAY_BUCKET_MAPPING or S3_OVERLAY_REMOTE_BUCKETS`);
 }
 
-/** "*" matches within one path segment, "**" across segments, "?" one character. */
+/**
+ * A key filter: "*" within one path segment, "**" across them, "?" one
+ * character, and picomatch's braces {a,b} and classes [ab]; dot files match too.
+ */
 export function globToRegExp(glob: string): RegExp {
-  let source = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === "*" && glob[i + 1] === "*") {
-      // "**/" also matches no directory at all
-      source += glob[i + 2] === "/" ? "(?:.*/)?" : ".*";
-      i += glob[i + 2] === "/" ? 2 : 1;
-    } else if (c === "*") source += "[^/]*";
-    else if (c === "?") source += "[^/]";
-    else source += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`^${source}$`);
+  // parentheses and "+(" are ordinary characters of S3 keys, not regex groups or extglobs
+  return picomatch.makeRe(glob.replace(/[()]/g, "\\$&"), { dot: true, noextglob: true });
 }
 
 /** Chunk indexes of an object of `size` bytes that the picks select (all without picks), ascending. */
