@@ -71,6 +71,8 @@ export interface ServeConfig extends OverlaySettings {
   accessLog: LogLevel | "off";
   /** GET /metrics: undefined turns it off; a token makes it require `Authorization: Bearer <token>` */
   metrics?: { token?: string };
+  /** undefined: plain HTTP; else HTTPS with these PEM files, or a self-signed certificate kept in the data dir */
+  tls?: { certFile: string; keyFile: string } | "self-signed";
 }
 
 /** The S3-compatible local tier: objects 1:1 in same-named buckets, clients' credentials are the tier's. */
@@ -321,6 +323,7 @@ export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConf
     logLevel: parseChoice(pick(flags, env, "log-level", "S3_OVERLAY_LOG_LEVEL", "info")!, LOG_LEVELS),
     logFormat: parseChoice(pick(flags, env, "log-format", "S3_OVERLAY_LOG_FORMAT", "text")!, ["text", "json"] as const),
     accessLog: parseChoice(pick(flags, env, "access-log", "S3_OVERLAY_ACCESS_LOG", "debug")!, [...LOG_LEVELS, "off"] as const),
+    tls: loadTls(flags, env),
     metrics: parseBoolean(pick(flags, env, "metrics", "S3_OVERLAY_METRICS", "true")!)
       ? { token: pick(flags, env, "metrics-token", "S3_OVERLAY_METRICS_TOKEN")?.value }
       : undefined,
@@ -328,6 +331,16 @@ export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConf
 }
 
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+/** --https, or a certificate and key of your own (which imply it). */
+function loadTls(flags: Flags, env: Env): ServeConfig["tls"] {
+  const https = parseBoolean(pick(flags, env, "https", "S3_OVERLAY_HTTPS", "false")!);
+  const cert = pick(flags, env, "tls-cert", "S3_OVERLAY_TLS_CERT");
+  const key = pick(flags, env, "tls-key", "S3_OVERLAY_TLS_KEY");
+  if (Boolean(cert) !== Boolean(key)) throw new ConfigError(`${(cert ?? key)!.origin} is set but ${cert ? "S3_OVERLAY_TLS_KEY" : "S3_OVERLAY_TLS_CERT"} is not: give both`);
+  if (cert && key) return { certFile: path.resolve(nonEmpty(cert)), keyFile: path.resolve(nonEmpty(key)) };
+  return https ? "self-signed" : undefined;
+}
 
 function parseChoice<T extends string>(source: Source, choices: readonly T[]): T {
   const value = source.value.trim().toLowerCase();

@@ -26,6 +26,9 @@ export function addServeCommand(program: Command): void {
     .option("--access-key <key>", "access key clients use (env S3_OVERLAY_LOCAL_ACCESS_KEY, default minioadmin; the secret is env S3_OVERLAY_LOCAL_SECRET_KEY)")
     .option("--allow-default-credentials", "with a remote, listen beyond loopback although clients sign with minioadmin (env S3_OVERLAY_ALLOW_DEFAULT_CREDENTIALS)")
     .option("--request-timeout <duration>", "drop a client that sends nothing for this long (env S3_OVERLAY_REQUEST_TIMEOUT, default 5m)")
+    .option("--https", "serve HTTPS with a self-signed certificate kept in the data dir (env S3_OVERLAY_HTTPS)")
+    .option("--tls-cert <file>", "serve HTTPS with this PEM certificate (env S3_OVERLAY_TLS_CERT; with --tls-key)")
+    .option("--tls-key <file>", "the PEM private key of --tls-cert (env S3_OVERLAY_TLS_KEY)")
     .option("--shutdown-grace <duration>", "how long SIGINT/SIGTERM waits for in-flight requests (env S3_OVERLAY_SHUTDOWN_GRACE, default 30s)")
     .option("--log-level <level>", "debug, info, warn or error (env S3_OVERLAY_LOG_LEVEL, default info)")
     .option("--log-format <format>", "text or json, one object a line (env S3_OVERLAY_LOG_FORMAT, default text)")
@@ -60,14 +63,15 @@ async function serve(flags: Flags): Promise<void> {
   checkExposure(config);
   configureLog({ level: config.logLevel, format: config.logFormat });
   // the server stack is loaded only for serve, once the settings are known to be good
-  const [{ Engine }, { openStore }, { createNodeHandler }, { listenStrict, PortInUseError }, { limitCacheSize }] = await Promise.all([
+  const [{ Engine }, { openStore }, { createNodeHandler }, { listenStrict, PortInUseError }, { limitCacheSize }, tls] = await Promise.all([
     import("../engine/engine.js"), import("../store/open.js"), import("../server/app.js"), import("../server/listen.js"), import("../engine/evict.js"),
+    import("../server/tls.js"),
   ]);
   const store = await openStore(config);
   const engine = await Engine.create(store, { ...config, spoolDir: path.join(config.dataDir, "spool") });
   let listening;
   try {
-    listening = await listenStrict(createNodeHandler(engine, config), config.host, config.port);
+    listening = await listenStrict(createNodeHandler(engine, config), config.host, config.port, tls.listenTls(config));
   } catch (error) {
     await engine.close();
     if (error instanceof PortInUseError) {
@@ -82,6 +86,8 @@ async function serve(flags: Flags): Promise<void> {
   listening.server.timeout = config.requestTimeoutMs;
   const mode = config.remote ? `overlay on ${describeRemote(config.remote)}${config.cacheEnabled ? "" : ", pass-through: nothing cached"}` : "local only";
   const tier = config.localTier ? `local tier ${config.localTier.endpoint}` : `data dir ${config.dataDir}`;
+  if (listening.generatedTls) tls.keepSelfSigned(config.dataDir, listening.generatedTls);
+  if (config.tls === "self-signed") log.info(`HTTPS with a self-signed certificate: clients trust ${tls.selfSignedCertPath(config.dataDir)} (e.g. AWS_CA_BUNDLE)`);
   // warm, evict and status find this server here while it holds the store
   writeServeFile(config.dataDir, listening.url);
   const stopCacheLimit = config.maxCacheSize === undefined ? undefined : limitCacheSize(engine, config.maxCacheSize);

@@ -76,7 +76,7 @@ export async function openCache(config: ServeConfig): Promise<CacheAccess> {
  * with the local credentials. Throws with the server's message unless it answers 200.
  */
 export async function adminRequest(serverUrl: string, config: ServeConfig, command: "status" | "evict" | "warm", input: unknown): Promise<Dispatcher.ResponseData> {
-  const [{ request }, { s3Signer }] = await Promise.all([import("undici"), import("../s3/signer.js")]);
+  const [{ Agent, request }, { s3Signer }, { trustedCertificate }] = await Promise.all([import("undici"), import("../s3/signer.js"), import("../server/tls.js")]);
   const url = new URL(`/_s3-overlay/${command}`, serverUrl);
   const body = JSON.stringify(input);
   const signer = s3Signer(config.credentials, config.region);
@@ -96,7 +96,10 @@ export async function adminRequest(serverUrl: string, config: ServeConfig, comma
   });
   let response;
   try {
-    response = await request(url, { method: "POST", headers: signed.headers, body, bodyTimeout: 0 });
+    // a serve with --https presents the certificate recorded in its data dir (or the configured one)
+    const ca = url.protocol === "https:" ? trustedCertificate(config) : undefined;
+    const dispatcher = ca === undefined ? undefined : new Agent({ connect: { ca } });
+    response = await request(url, { method: "POST", headers: signed.headers, body, bodyTimeout: 0, dispatcher });
   } catch (error) {
     throw new Error(`cannot reach the running serve at ${serverUrl}: ${(error as Error).message}`);
   }

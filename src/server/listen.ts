@@ -5,11 +5,14 @@ import type { IncomingMessage, ServerResponse, Server } from "node:http";
 import type { Socket } from "node:net";
 import { listen } from "listhen";
 import { answerClientErrors } from "./client-errors.js";
+import type { ListenTls } from "./tls.js";
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface Listening {
   url: string;
+  /** the certificate listhen generated, when asked for a self-signed one */
+  generatedTls?: { cert: string; key: string };
   port: number;
   server: Server;
   /** stop accepting, let in-flight requests finish (up to graceMs), then close what is left */
@@ -20,7 +23,7 @@ export class PortInUseError extends Error {}
 
 const ANY_HOST = new Set(["0.0.0.0", "::"]);
 
-export async function listenStrict(handler: NodeHandler, host: string, port: number): Promise<Listening> {
+export async function listenStrict(handler: NodeHandler, host: string, port: number, tls?: ListenTls): Promise<Listening> {
   let listener;
   try {
     listener = await listen(handler, {
@@ -30,6 +33,7 @@ export async function listenStrict(handler: NodeHandler, host: string, port: num
       // port 0: any free port (a port range, even [0, 0], would make get-port-please try 3000)
       port: port === 0 ? { port: 0, random: true, verbose: false } : { port, ports: [], portRange: [port, port], alternativePortRange: [port, port], verbose: false },
       showURL: false,
+      https: tls ?? false,
       autoClose: false,
       isProd: true,
       qr: false,
@@ -51,7 +55,8 @@ export async function listenStrict(handler: NodeHandler, host: string, port: num
   const connections = trackBusyConnections(server);
   const shownHost = host.includes(":") ? `[${host}]` : host;
   return {
-    url: `http://${shownHost}:${boundPort}`,
+    url: `${tls ? "https" : "http"}://${shownHost}:${boundPort}`,
+    generatedTls: tls && "domains" in tls && listener.https ? listener.https : undefined,
     port: boundPort,
     server,
     shutdown: (graceMs) => shutdown(server, connections, graceMs),

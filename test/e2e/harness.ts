@@ -71,13 +71,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   child.stdout!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
 
-  const port = await new Promise<number>((resolve, reject) => {
+  const { scheme, port } = await new Promise<{ scheme: string; port: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${stderr}`)), 20_000);
     const check = () => {
-      const match = /listening on http:\/\/[^\s:]+:(\d+)/.exec(stderr);
+      const match = /listening on (https?):\/\/[^\s:]+:(\d+)/.exec(stderr);
       if (match) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        resolve({ scheme: match[1]!, port: Number(match[2]) });
       }
     };
     child.stderr!.on("data", check);
@@ -86,7 +86,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       reject(new Error(`server exited with ${code} before listening:\n${stderr}`));
     });
   });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${scheme}://127.0.0.1:${port}`;
   let stopped: Promise<number | null> | undefined;
   const server: RunningServer = {
     endpoint,
