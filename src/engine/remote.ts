@@ -142,6 +142,10 @@ export class Remote {
     } finally {
       clearTimeout(timer);
     }
+    // the SDK reads any XML (or none) without complaint: an HTML error page from a proxy would list as empty
+    if (output.Name === undefined && output.IsTruncated === undefined) {
+      throw this.health.failure(`remote S3 at ${this.base.host} ${unparsable(bucket, "it has none of its fields")}`);
+    }
     this.health.ok();
     return (output.Contents ?? []).map((entry) => ({
       key: entry.Key!,
@@ -160,6 +164,8 @@ export class Remote {
     if (status === undefined) {
       return `${noAnswer(error, this.settings.timeoutMs)} (ListObjectsV2 on ${bucket}${isTimeout(error) ? `, ${RETRIES} attempts` : ""})`;
     }
+    // a 2xx the SDK could not parse: say so, not "answered Error"
+    if (status < 300) return unparsable(bucket, firstLine(err.message));
     const code = err.name && !["Error", "Unknown", "UnknownError"].includes(err.name) ? err.name : `HTTP ${status}`;
     return `answered ${code} to ListObjectsV2 on ${bucket}`;
   }
@@ -262,6 +268,14 @@ function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["header
   };
 }
 
+
+function unparsable(bucket: string, why: string): string {
+  return `answered ListObjectsV2 on ${bucket} with something that could not be parsed as a ListBucketResult (${why})`;
+}
+
+function firstLine(text: string | undefined): string {
+  return (text ?? "").split("\n")[0]!.replace(/^@aws-sdk /, "").trim().slice(0, 200);
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
