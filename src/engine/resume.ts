@@ -58,7 +58,7 @@ export async function* remoteRange(remote: Remote, bucket: string, key: string, 
         if (!connectionLost(error)) throw error;
         lost = error;
       } finally {
-        body.destroy();
+        discard(body);
         body = undefined;
       }
       if (offset > range.end || (wasFirst && lost === undefined)) continue;
@@ -68,7 +68,14 @@ export async function* remoteRange(remote: Remote, bucket: string, key: string, 
       resumes++;
     }
   } finally {
-    body?.destroy();
-    first?.destroy();
+    if (body) discard(body);
+    if (first) discard(first);
   }
+}
+
+/** Closes a body we are done with; undici reports an unread body's destruction as an error event, which nobody must hear. */
+export function discard(body: Readable): void {
+  if (body.destroyed) return;
+  body.on("error", () => undefined);
+  body.destroy();
 }
