@@ -11,7 +11,7 @@ import { crc32 } from "node:zlib";
 import { S3Error } from "../s3/errors.js";
 import type { ByteRange, ChunkInfo, ChunkKey, ObjectInfo, Store } from "../store/types.js";
 import type { Remote } from "./remote.js";
-import { remoteRange } from "./resume.js";
+import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
 
 /** chunks are verified in blocks of at least 1 MiB, at most 64 blocks a chunk (the checksum list stays short) */
@@ -268,7 +268,7 @@ export class ChunkCache {
   /** Chunk 0's bytes arrived with the request that discovered the object is large: use them. */
   adoptFirst(info: ObjectInfo, body: Readable): void {
     const key = chunkKey(info, 0);
-    if (this.fills.has(chunkId(key))) return void body.destroy();
+    if (this.fills.has(chunkId(key))) return discard(body);
     this.fill(info, key, body);
   }
 

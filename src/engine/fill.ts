@@ -12,7 +12,7 @@ import { md5 } from "../digests.js";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
 import type { Remote, RemoteObject, RemoteRead } from "./remote.js";
-import { remoteRange } from "./resume.js";
+import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
 
 /** Called with the complete, verified spool file; returns true if it took the file. */
@@ -81,7 +81,7 @@ export class Fill {
       }
       this.spool = await Spool.create(spoolPath);
     } catch (error) {
-      first?.body.destroy();
+      if (first) discard(first.body);
       return rejectReady(error);
     }
     const { object } = first;
