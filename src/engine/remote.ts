@@ -268,7 +268,6 @@ function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["header
   };
 }
 
-
 function unparsable(bucket: string, why: string): string {
   return `answered ListObjectsV2 on ${bucket} with something that could not be parsed as a ListBucketResult (${why})`;
 }
