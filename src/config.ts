@@ -28,6 +28,8 @@ export interface RemoteSettings {
   bucketMapping: Record<string, string>;
   /** buckets that overlay the remote bucket of the same name; "*" for any bucket. Every other bucket is local-only. */
   remoteBuckets: string[];
+  /** how long the remote may be silent (connect, headers, between body bytes) before a call fails; a listing's whole answer, per attempt */
+  timeoutMs: number;
 }
 
 export interface OverlaySettings {
@@ -83,6 +85,8 @@ export interface LocalTierSettings {
   defaultBucketLocation: string;
   /** where chunks, tombstones and upload bookkeeping live */
   cacheBucket: string;
+  /** how long the tier may be silent (connect, headers, between body bytes) before a call fails */
+  timeoutMs: number;
 }
 
 /** Values given on the command line (commander's camelCase option names). */
@@ -218,6 +222,7 @@ function loadRemote(flags: Flags, env: Env): RemoteSettings | undefined {
       : undefined,
     bucketMapping,
     remoteBuckets,
+    timeoutMs: parseTimeout(pick(flags, env, "remote-timeout", "S3_OVERLAY_REMOTE_TIMEOUT", "30s")!),
   };
 }
 
@@ -269,6 +274,13 @@ function parseCount(source: Source, min: number, max: number): number {
   return Number(source.value);
 }
 
+/** A network timeout: 0 would mean "wait forever", which is what these settings exist to prevent. */
+function parseTimeout(source: Source): number {
+  const ms = parseDuration(source);
+  if (ms < 100 || ms > 3_600_000) throw invalid(source, "must be between 100ms and 1h");
+  return ms;
+}
+
 function parseRevalidate(source: Source): number | undefined {
   return source.value.trim().toLowerCase() === "never" ? undefined : parseDuration(source);
 }
@@ -295,6 +307,7 @@ function loadLocalTier(flags: Flags, env: Env): LocalTierSettings | undefined {
     sessionToken: pick(flags, env, "local-session-token", "S3_OVERLAY_LOCAL_SESSION_TOKEN")?.value,
     defaultBucketLocation: parseRegion(pick(flags, env, "default-bucket-location", "S3_OVERLAY_DEFAULT_BUCKET_LOCATION", "us-east-1")!),
     cacheBucket: cacheBucket.value,
+    timeoutMs: parseTimeout(pick(flags, env, "local-timeout", "S3_OVERLAY_LOCAL_TIMEOUT", "30s")!),
   };
 }
 

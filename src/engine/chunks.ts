@@ -1,7 +1,8 @@
 // Chunked caching of large remote objects. A chunk is identified by bucket,
 // key, remote ETag, chunk size and index; it is fetched with If-Match so one
 // response is never assembled from two versions, checksummed when written and
-// verified when read (a corrupt chunk is fetched again, never served).
+// verified when read (a corrupt chunk is fetched again, never served). A chunk
+// whose connection is lost mid-way resumes where it stopped (resume.ts).
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { once } from "node:events";
@@ -10,6 +11,7 @@ import { crc32 } from "node:zlib";
 import { S3Error } from "../s3/errors.js";
 import type { ByteRange, ChunkInfo, ChunkKey, ObjectInfo, Store } from "../store/types.js";
 import type { Remote } from "./remote.js";
+import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
 
 /** chunks are verified in blocks of at least 1 MiB, at most 64 blocks a chunk (the checksum list stays short) */
@@ -166,15 +168,16 @@ export class ChunkCache {
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     const range = { start: chunkStart + within.start, end: chunkStart + within.end };
     const changed = () => this.onChanged(info).catch(() => undefined).then(() => out.destroy(new ObjectChangedError(info.bucket, info.key)));
-    this.remote.get(info.bucket, info.key, { range, ifMatch: info.etag }).then((read) => {
-      if (!read) return void changed();
-      this.stats.fetchedBytes += range.end - range.start + 1;
-      read.body.once("end", then);
-      pipeline(read.body, out, () => undefined);
-    }, (error: unknown) => {
+    const source = Readable.from(remoteRange(this.remote, info.bucket, info.key, info.etag, range), { objectMode: false });
+    source.once("data", () => (this.stats.fetchedBytes += range.end - range.start + 1));
+    source.once("end", then);
+    // not pipeline(): a changed object must reach the reader as ObjectChangedError, after onChanged
+    source.once("error", (error) => {
       if (error instanceof S3Error && error.code === "PreconditionFailed") void changed();
-      else out.destroy(error as Error);
+      else out.destroy(error);
     });
+    out.once("close", () => source.destroy());
+    source.pipe(out);
     return out;
   }
 
@@ -265,7 +268,7 @@ export class ChunkCache {
   /** Chunk 0's bytes arrived with the request that discovered the object is large: use them. */
   adoptFirst(info: ObjectInfo, body: Readable): void {
     const key = chunkKey(info, 0);
-    if (this.fills.has(chunkId(key))) return void body.destroy();
+    if (this.fills.has(chunkId(key))) return discard(body);
     this.fill(info, key, body);
   }
 
@@ -300,17 +303,10 @@ export class ChunkCache {
     const blockCrcs: number[] = [];
     let blockCrc = 0;
     let blockFill = 0;
-    let body = source;
+    // only the chunk's bytes, even from a remote that ignored the range
+    const bytes = remoteRange(this.remote, info.bucket, info.key, info.etag, { start, end: start + size - 1 }, source);
     try {
-      if (!body) {
-        const read = await this.remote.get(info.bucket, info.key, { range: { start, end: start + size - 1 }, ifMatch: info.etag });
-        if (!read) throw new ObjectChangedError(info.bucket, info.key);
-        body = read.body;
-      }
-      let received = 0;
-      for await (let data of body as AsyncIterable<Buffer>) {
-        // a remote that ignored the range sends more than the chunk: keep the chunk's bytes only
-        if (received + data.length > size) data = data.subarray(0, size - received);
+      for await (const data of bytes) {
         for (let offset = 0; offset < data.length;) {
           const take = Math.min(data.length - offset, blockSize - blockFill);
           blockCrc = crc32(data.subarray(offset, offset + take), blockCrc);
@@ -322,15 +318,13 @@ export class ChunkCache {
             blockFill = 0;
           }
         }
-        received += data.length;
         await spool.append(data);
-        if (received === size) break;
       }
       if (blockFill > 0) blockCrcs.push(blockCrc >>> 0);
       await spool.drain();
       if (spool.written !== size) throw new Error(`remote sent ${spool.written} of ${size} bytes of chunk ${key.index} of ${info.bucket}/${info.key}`);
     } catch (error) {
-      body?.destroy();
+      await bytes.return(undefined);
       const failure = error instanceof S3Error && error.code === "PreconditionFailed" ? new ObjectChangedError(info.bucket, info.key) : (error as Error);
       detach();
       // forget the old version before any reader hears of the failure, so its retry reads the new one

@@ -6,11 +6,13 @@
 // whole of a small object, and the size it reports decides the rest. A large
 // object (above the chunk threshold) hands that response over as its first
 // chunk; a medium one fetches the remainder with If-Match, so the two halves
-// are always the same version.
-import { md5, type Md5 } from "../digests.js";
+// are always the same version. A body cut by a lost connection is resumed the
+// same way (resume.ts).
+import { md5 } from "../digests.js";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
 import type { Remote, RemoteObject, RemoteRead } from "./remote.js";
+import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
 
 /** Called with the complete, verified spool file; returns true if it took the file. */
@@ -79,21 +81,19 @@ export class Fill {
       }
       this.spool = await Spool.create(spoolPath);
     } catch (error) {
-      first?.body.destroy();
+      if (first) discard(first.body);
       return rejectReady(error);
     }
     const { object } = first;
     const spool = this.spool;
     resolveReady({ object, chunked: false });
     const hash = PLAIN_MD5.test(object.etag) ? md5(object.size) : undefined;
-    let body: Readable = first.body;
+    const bytes = remoteRange(remote, bucket, key, object.etag, { start: 0, end: object.size - 1 }, first.body);
     try {
-      const received = await copyInto(body, spool, hash);
-      if (received < object.size) {
-        const rest = await remote.get(bucket, key, { range: { start: received, end: object.size - 1 }, ifMatch: object.etag });
-        if (!rest) throw new Error(`${bucket}/${key} disappeared from the remote during the fill`);
-        body = rest.body;
-        await copyInto(body, spool, hash);
+      for await (const chunk of bytes) {
+        hash?.update(chunk);
+        await spool.append(chunk);
+        await hash?.ready();
       }
       await spool.drain();
       if (spool.written !== object.size) {
@@ -103,7 +103,7 @@ export class Fill {
         throw new Error(`remote bytes of ${bucket}/${key} do not match its ETag ${object.etag}`);
       }
     } catch (error) {
-      body.destroy();
+      await bytes.return(undefined);
       hash?.cancel();
       this.detach();
       spool.fail(error as Error);
@@ -115,15 +115,4 @@ export class Fill {
     this.detach();
     await spool.release(!taken);
   }
-}
-
-/** Appends the body to the spool; returns how many bytes the spool has received in all. */
-async function copyInto(body: Readable, spool: Spool, hash: Md5 | undefined): Promise<number> {
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    hash?.update(chunk);
-    await spool.append(chunk);
-    await hash?.ready();
-  }
-  await spool.drain();
-  return spool.written;
 }

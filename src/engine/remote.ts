@@ -1,13 +1,14 @@
 // The remote bucket, read-only. Data (GET/HEAD) goes over signed plain HTTP
 // (undici + @smithy/signature-v4): measured ~1.3x the SDK's throughput and ~6x
 // its small-request rate. Listings use the SDK. Nothing here can write.
-import { encodeKey, networkErrorName, s3Signer, unquoteEtag } from "../s3/signer.js";
+import { encodeKey, s3Signer, unquoteEtag } from "../s3/signer.js";
 import type { Readable } from "node:stream";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { Agent, type Dispatcher } from "undici";
 import { remoteBucketFor, type RemoteSettings } from "../config.js";
 import { S3Error } from "../s3/errors.js";
+import { agentTimeouts, isTimeout, noAnswer, sdkTimeouts, seconds } from "../s3/timeouts.js";
 import type { ByteRange, ContentHeaders } from "../store/types.js";
 import { RemoteHealth } from "./remote-health.js";
 
@@ -36,10 +37,9 @@ export interface ReadOptions {
   ifMatch?: string;
 }
 
+/** attempts per call: a call the remote never answers fails after RETRIES x the timeout (+0.5 s of backoff) */
 const RETRIES = 3;
 const UNSIGNED = "UNSIGNED-PAYLOAD";
-
-/** node:crypto behind the hash interface @smithy/signature-v4 expects. */
 
 export class Remote {
   readonly health: RemoteHealth;
@@ -52,8 +52,9 @@ export class Remote {
     this.base = new URL(settings.endpoint ?? `https://s3.${settings.region}.amazonaws.com`);
     const credentials = settings.credentials ?? defaultProvider();
     this.signer = s3Signer(credentials, settings.region);
-    this.agent = new Agent({ connections: 64, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 60_000 });
+    this.agent = new Agent({ connections: 64, keepAliveTimeout: 30_000, ...agentTimeouts(settings.timeoutMs) });
     this.sdk = new S3Client({
+      requestHandler: sdkTimeouts(settings.timeoutMs),
       endpoint: settings.endpoint,
       region: settings.region,
       credentials,
@@ -132,27 +133,54 @@ export class Remote {
   /** Up to `limit` objects with keys > startAfter under prefix, in S3 order. */
   async list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]> {
     const remoteBucket = this.bucketFor(bucket);
+    // silence fails an attempt; the deadline (just above what the attempts can take) bounds a remote that answers a byte at a time
+    const deadline = new AbortController();
+    const deadlineMs = RETRIES * this.settings.timeoutMs + 1000;
+    const timer = setTimeout(() => deadline.abort(), deadlineMs);
+    let output;
     try {
-      const output = await this.sdk.send(new ListObjectsV2Command({
+      output = await this.sdk.send(new ListObjectsV2Command({
         Bucket: remoteBucket,
         Prefix: options.prefix || undefined,
         StartAfter: options.startAfter,
         MaxKeys: Math.min(options.limit, 1000),
-      }));
-      this.health.ok();
-      return (output.Contents ?? []).map((entry) => ({
-        key: entry.Key!,
-        size: entry.Size ?? 0,
-        etag: unquoteEtag(entry.ETag ?? ""),
-        lastModified: entry.LastModified ?? new Date(0),
-        headers: {},
-        userMetadata: {},
-      }));
+      }), { abortSignal: deadline.signal });
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 404) return [];
-      throw this.health.failure(describeSdkError(error, status), status === 403 ? "AccessDenied" : "ServiceUnavailable");
+      const problem = deadline.signal.aborted
+        ? `did not answer within ${seconds(deadlineMs)} (ListObjectsV2 on ${bucket})`
+        : this.listingProblem(error, status, bucket);
+      throw this.health.failure(`remote S3 at ${this.base.host} ${problem}`, status === 403 ? "AccessDenied" : "ServiceUnavailable");
+    } finally {
+      clearTimeout(timer);
     }
+    // the SDK reads any XML (or none) without complaint: an HTML error page from a proxy would list as empty
+    if (output.Name === undefined && output.IsTruncated === undefined) {
+      throw this.health.failure(`remote S3 at ${this.base.host} ${unparsable(bucket, "it has none of its fields")}`);
+    }
+    this.health.ok();
+    return (output.Contents ?? []).map((entry) => ({
+      key: entry.Key!,
+      size: entry.Size ?? 0,
+      etag: unquoteEtag(entry.ETag ?? ""),
+      lastModified: entry.LastModified ?? new Date(0),
+      headers: {},
+      userMetadata: {},
+    }));
+  }
+
+  /** Why a listing failed, for "remote S3 at <host> <problem>". */
+  private listingProblem(error: unknown, status: number | undefined, bucket: string): string {
+    const err = error as { name?: string; message?: string };
+    if (status === 403) return `denied ListObjectsV2 on ${bucket} (${err.name ?? "AccessDenied"}): check the remote credentials`;
+    if (status === undefined) {
+      return `${noAnswer(error, this.settings.timeoutMs)} (ListObjectsV2 on ${bucket}${isTimeout(error) ? `, ${RETRIES} attempts` : ""})`;
+    }
+    // a 2xx the SDK could not parse: say so, not "answered Error"
+    if (status < 300) return unparsable(bucket, firstLine(err.message));
+    const code = err.name && !["Error", "Unknown", "UnknownError"].includes(err.name) ? err.name : `HTTP ${status}`;
+    return `answered ${code} to ListObjectsV2 on ${bucket}`;
   }
 
   close(): Promise<void> {
@@ -182,7 +210,7 @@ export class Remote {
         lastProblem = `answered HTTP ${response.statusCode}`;
         response.body.resume();
       } catch (error) {
-        lastProblem = `is unreachable (${networkErrorName(error)})`;
+        lastProblem = isTimeout(error) ? `${noAnswer(error, this.settings.timeoutMs)} (${RETRIES} attempts)` : noAnswer(error, this.settings.timeoutMs);
       }
     }
     throw this.health.failure(`remote S3 at ${this.base.host} ${lastProblem}`);
@@ -253,11 +281,12 @@ function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["header
   };
 }
 
-function describeSdkError(error: unknown, status: number | undefined): string {
-  const err = error as { name?: string; code?: string };
-  if (status === 403) return `remote S3 denied the listing (${err.name ?? "AccessDenied"}): check the remote credentials`;
-  if (status === undefined) return `remote S3 is unreachable (${networkErrorName(error)})`;
-  return `remote S3 answered ${err.name ?? `HTTP ${status}`} to a listing`;
+function unparsable(bucket: string, why: string): string {
+  return `answered ListObjectsV2 on ${bucket} with something that could not be parsed as a ListBucketResult (${why})`;
+}
+
+function firstLine(text: string | undefined): string {
+  return (text ?? "").split("\n")[0]!.replace(/^@aws-sdk /, "").trim().slice(0, 200);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -25,6 +25,7 @@ export async function openStore(config: ServeConfig): Promise<Store> {
     cacheBucket: tier.cacheBucket,
     defaultBucketLocation: tier.defaultBucketLocation,
     stagingDir: path.join(config.dataDir, "staging"),
+    timeoutMs: tier.timeoutMs,
   };
   try {
     return await openS3Store(options);

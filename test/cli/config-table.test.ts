@@ -59,6 +59,8 @@ const SAMPLES: Record<string, string> = {
   S3_OVERLAY_METRICS: "false",
   S3_OVERLAY_METRICS_TOKEN: "scrape-secret",
   S3_OVERLAY_HTTPS: "true",
+  S3_OVERLAY_REMOTE_TIMEOUT: "5s",
+  S3_OVERLAY_LOCAL_TIMEOUT: "7s",
   S3_OVERLAY_TLS_CERT: "/etc/ssl/s3o.pem",
   S3_OVERLAY_TLS_KEY: "/etc/ssl/s3o.key",
 };
@@ -74,6 +76,7 @@ const CONTEXT: Record<string, Record<string, string>> = {
   S3_OVERLAY_LOCAL_SESSION_TOKEN: { S3_OVERLAY_LOCAL_ENDPOINT: "http://127.0.0.1:9001" },
   S3_OVERLAY_DEFAULT_BUCKET_LOCATION: { S3_OVERLAY_LOCAL_ENDPOINT: "http://127.0.0.1:9001" },
   S3_OVERLAY_CACHE_BUCKET: { S3_OVERLAY_LOCAL_ENDPOINT: "http://127.0.0.1:9001" },
+  S3_OVERLAY_LOCAL_TIMEOUT: { S3_OVERLAY_LOCAL_ENDPOINT: "http://127.0.0.1:9001" },
   S3_OVERLAY_TLS_CERT: { S3_OVERLAY_TLS_KEY: "/etc/ssl/s3o.key" },
   S3_OVERLAY_TLS_KEY: { S3_OVERLAY_TLS_CERT: "/etc/ssl/s3o.pem" },
 };

@@ -89,6 +89,19 @@ describe("counting TCP proxy", () => {
     proxy.revive();
   });
 
+  it("dropAfter(n) cuts the transfer in flight once and keeps serving new connections", async () => {
+    const inFlight = new Promise<void>((r) => (onSlowRequest = r));
+    const slow = get(proxy.port, "/slow", false).then(() => "completed", (error: Error) => error.message);
+    await inFlight;
+    while (proxy.stats().bytesFromTarget < 1024) await new Promise((r) => setTimeout(r, 5));
+    proxy.dropAfter(1);
+    // the next bytes from the target (this request's answer) trigger the cut
+    await get(proxy.port, "/trigger", false).catch(() => undefined);
+    expect(await slow).toMatch(/aborted|ECONNRESET|socket hang up/);
+    const after = await get(proxy.port, "/after", false);
+    expect(after.body.equals(BODY)).toBe(true);
+  });
+
   it("a client connecting to a dead target is cut off", async () => {
     const dead = await startTcpProxy("127.0.0.1", 1); // nothing listens on port 1
     try {

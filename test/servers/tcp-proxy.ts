@@ -1,6 +1,7 @@
 // A counting TCP proxy on 127.0.0.1: put it between s3-overlay and its remote
 // to see how many connections and bytes went to the remote, or to make the
-// remote die after a given number of bytes ("remote dies mid-transfer").
+// remote die after a given number of bytes ("remote dies mid-transfer"), or
+// to cut the connections of the moment once and keep serving ("a dropped connection").
 import { connect, createServer, type Socket } from "node:net";
 
 export interface TcpProxyStats {
@@ -22,6 +23,11 @@ export interface TcpProxy {
    * cut there, and new connections are closed at once until revive().
    */
   dieAfter(bytes: number): void;
+  /**
+   * Once `bytes` more bytes came from the remote, every live socket is cut
+   * there (once); new connections are served as usual.
+   */
+  dropAfter(bytes: number): void;
   /** accept and forward connections again */
   revive(): void;
   /** stop listening and destroy every live socket */
@@ -33,6 +39,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   let counters: TcpProxyStats = { connections: 0, bytesFromTarget: 0, bytesToTarget: 0 };
   let forwarded = 0; // from the target, never reset
   let deathAt: number | undefined;
+  let dropAt: number | undefined;
   let dead = false;
   const track = (socket: Socket) => {
     live.add(socket);
@@ -53,6 +60,10 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       counters.bytesFromTarget += chunk.length;
       forwarded += chunk.length;
       if (deathAt !== undefined && forwarded >= deathAt) die();
+      if (dropAt !== undefined && forwarded >= dropAt) {
+        dropAt = undefined;
+        killConnections();
+      }
     });
     client.pipe(target);
     target.pipe(client);
@@ -83,6 +94,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     dieAfter: (bytes) => {
       deathAt = forwarded + bytes;
+    },
+    dropAfter: (bytes) => {
+      dropAt = forwarded + bytes;
     },
     revive: () => {
       dead = false;

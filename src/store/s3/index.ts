@@ -50,7 +50,8 @@ import type {
   UsageOptions,
 } from "../types.js";
 import { describeObject, headersFor, infoFromHeaders, sameVersion } from "./metadata.js";
-import { encodeKey, networkErrorName, unquoteEtag } from "../../s3/signer.js";
+import { encodeKey, unquoteEtag } from "../../s3/signer.js";
+import { noAnswer, sdkTimeouts } from "../../s3/timeouts.js";
 import { errorFrom, SignedHttp, tierUnavailable, type TierCredentials } from "./signed-http.js";
 import { openedOnFirstRead } from "./lazy-body.js";
 import { readSpan, removeAll, Staging, type StagedFile } from "./staging.js";
@@ -66,6 +67,8 @@ export interface S3StoreOptions {
   defaultBucketLocation: string;
   /** where staged bytes wait before they go to the tier (default: <os tmpdir>/s3-overlay-staging) */
   stagingDir?: string;
+  /** how long the tier may be silent before a call fails (default 30 s); SDK calls make 2 attempts */
+  timeoutMs?: number;
 }
 
 /** Objects up to this size are one PUT; larger ones are multipart uploads of parts this size. */
@@ -110,8 +113,9 @@ export class S3Store implements Store {
   private readonly cache: string;
 
   constructor(private readonly options: S3StoreOptions) {
-    this.http = new SignedHttp(options.endpoint, options.region, options.credentials);
+    this.http = new SignedHttp(options.endpoint, options.region, options.credentials, options.timeoutMs ?? 30_000);
     this.sdk = new S3Client({
+      requestHandler: sdkTimeouts(this.http.timeoutMs),
       endpoint: options.endpoint,
       region: options.region,
       credentials: options.credentials,
@@ -620,7 +624,7 @@ export class S3Store implements Store {
       const err = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
       const status = err.$metadata?.httpStatusCode;
       const code = err.Code ?? err.name ?? "";
-      if (status === undefined) throw tierUnavailable(this.http.host, `is unreachable (${networkErrorName(error)})`);
+      if (status === undefined) throw tierUnavailable(this.http.host, `${noAnswer(error, this.http.timeoutMs)} (${what})`);
       if (status >= 500) throw tierUnavailable(this.http.host, `answered ${code || `HTTP ${status}`} to ${what}`);
       if (code === "NoSuchBucket" && bucket !== undefined) throw errors.noSuchBucket(bucket);
       if (code === "NoSuchUpload" && uploadId !== undefined) throw errors.noSuchUpload(uploadId);

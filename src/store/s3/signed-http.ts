@@ -1,9 +1,10 @@
 // Signed plain HTTP to the S3 local tier (undici + @smithy/signature-v4): the
 // data path (GET/PUT/UploadPart) streams through this, the SDK handles control calls.
-import { encodeKey, networkErrorName, s3Signer } from "../../s3/signer.js";
+import { encodeKey, s3Signer } from "../../s3/signer.js";
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import { S3Error } from "../../s3/errors.js";
+import { agentTimeouts, noAnswer } from "../../s3/timeouts.js";
 
 export interface TierCredentials {
   accessKeyId: string;
@@ -35,11 +36,12 @@ export class SignedHttp {
   private readonly signer: ReturnType<typeof s3Signer>;
   private readonly agent: Agent;
 
-  constructor(endpoint: string, region: string, credentials: TierCredentials) {
+  /** timeoutMs: how long the tier may be silent (connect, headers, between body bytes) */
+  constructor(endpoint: string, region: string, credentials: TierCredentials, readonly timeoutMs: number) {
     this.base = new URL(endpoint);
     this.host = this.base.host;
     this.signer = s3Signer(credentials, region);
-    this.agent = new Agent({ connections: 64, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 60_000 });
+    this.agent = new Agent({ connections: 64, keepAliveTimeout: 30_000, ...agentTimeouts(timeoutMs) });
   }
 
   /** One signed path-style request with an unsigned payload. Network failures throw ServiceUnavailable. */
@@ -64,7 +66,7 @@ export class SignedHttp {
     } catch (error) {
       if (req.body && !Buffer.isBuffer(req.body)) req.body.destroy();
       if (error instanceof S3Error) throw error;
-      throw tierUnavailable(this.host, `is unreachable (${networkErrorName(error)})`);
+      throw tierUnavailable(this.host, noAnswer(error, this.timeoutMs));
     }
   }
 
