@@ -18,6 +18,8 @@ describe.skipIf(skipReason !== undefined)("evict and status", () => {
   let remote: RemoteFixture;
   let dataDir: string;
   let env: Record<string, string>;
+  /** when new/ was warmed: old/ was last used 10 s before */
+  let newWarmedAt = 0;
   const bucket = "evictdata";
 
   const cli = async (args: string[], extraEnv: Record<string, string> = {}) => {
@@ -46,6 +48,7 @@ describe.skipIf(skipReason !== undefined)("evict and status", () => {
     client.destroy();
     await server.destroy();
     await new Promise((resolve) => setTimeout(resolve, 10_000));
+    newWarmedAt = Date.now();
     expect((await cli(["warm", `${bucket}/new/`])).code).toBe(0);
     expect((await cli(["warm", `${bucket}/big/`])).code).toBe(0);
   }, 240_000);
@@ -80,7 +83,9 @@ describe.skipIf(skipReason !== undefined)("evict and status", () => {
   });
 
   it("--older-than removes only data not used for that long; client writes and tombstones stay", async () => {
-    const run = await cli(["evict", "--older-than", "7s", "--json"]);
+    // old/ was last used 10 s before new/ was warmed: the cut lies half-way, however slow the steps before were
+    const olderThanMs = Date.now() - newWarmedAt + 5_000;
+    const run = await cli(["evict", "--older-than", `${olderThanMs}ms`, "--json"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.json().evicted).toMatchObject({ objects: 9, chunks: 0, manifests: 0 });
     const after = await status();
