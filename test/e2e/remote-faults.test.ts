@@ -159,7 +159,7 @@ describe("a remote that answers a listing with garbage", () => {
     server = await startServer({
       env: {
         S3_OVERLAY_REMOTE_ENDPOINT: junk.endpoint, S3_OVERLAY_REMOTE_REGION: "us-east-1", S3_OVERLAY_REMOTE_ADDRESSING_STYLE: "path",
-        S3_OVERLAY_REMOTE_ACCESS_KEY_ID: "junk", S3_OVERLAY_REMOTE_SECRET_ACCESS_KEY: "junksecret",
+        S3_OVERLAY_REMOTE_ACCESS_KEY_ID: "junk", S3_OVERLAY_REMOTE_SECRET_ACCESS_KEY: "junksecret", S3_OVERLAY_REMOTE_BUCKETS: "*",
       },
     });
   }, 60_000);
