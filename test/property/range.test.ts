@@ -90,7 +90,7 @@ describe("parseRange against the model", () => {
       fc.property(header, size, (h, n) => {
         expect(actual(h, n)).toEqual(model(h, n));
       }),
-      { numRuns: 3000 },
+      { numRuns: 1500 },
     );
   });
 
@@ -102,7 +102,7 @@ describe("parseRange against the model", () => {
         expect(Number.isSafeInteger(outcome.start) && Number.isSafeInteger(outcome.end)).toBe(true);
         expect(0 <= outcome.start && outcome.start <= outcome.end && outcome.end <= n - 1).toBe(true);
       }),
-      { numRuns: 2000 },
+      { numRuns: 1000 },
     );
   });
 

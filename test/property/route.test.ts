@@ -65,7 +65,7 @@ describe("parseTarget: keys round-trip", () => {
         expect(target.rawPath).toBe(rawPath);
         expect(target.rawQuery).toBe(q);
       }),
-      { numRuns: 800 },
+      { numRuns: 400 },
     );
   });
 
@@ -77,7 +77,7 @@ describe("parseTarget: keys round-trip", () => {
         expect(target.bucket).toBe(bucket);
         expect(target.key).toBe(k);
       }),
-      { numRuns: 800 },
+      { numRuns: 400 },
     );
   });
 
@@ -89,7 +89,7 @@ describe("parseTarget: keys round-trip", () => {
           expect(parseTarget(path, host, d)).toMatchObject({ bucket, key: k });
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 
@@ -101,7 +101,7 @@ describe("parseTarget: keys round-trip", () => {
         const plain = parseTarget(origin, undefined);
         expect({ ...absolute, query: undefined }).toEqual({ ...plain, query: undefined });
       }),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 });
@@ -139,7 +139,7 @@ describe("parseTarget and resolveOperation on any input", () => {
           }
           expect(OPERATIONS).toContain(operation);
         }),
-      { numRuns: 3000 },
+      { numRuns: 1500 },
     );
   });
 
@@ -159,7 +159,7 @@ describe("parseTarget and resolveOperation on any input", () => {
           expect(outcome(`${path}?${q}&${extra}=${value}`, verb)).toBe(base);
           expect(outcome(`${path}?${extra}=${value}${q === "" ? "" : `&${q}`}`, verb)).toBe(base);
         }),
-      { numRuns: 1000 },
+      { numRuns: 400 },
     );
   });
 });
