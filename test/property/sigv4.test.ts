@@ -44,7 +44,7 @@ const spec = fc.record({
 type Spec = typeof spec extends fc.Arbitrary<infer T> ? T : never;
 
 /** Signs the request the spec describes and returns it the way the server would see it. */
-async function sign(s: Spec): Promise<Signed> {
+async function sign(s: Spec, expiresIn = 3600): Promise<Signed> {
   const path = `/${s.bucket}${s.key === undefined ? "" : `/${encodeKey(s.key)}`}`;
   const date = new Date(Math.floor(s.date.getTime() / 1000) * 1000);
   const toSign: HttpRequest = {
@@ -54,7 +54,7 @@ async function sign(s: Spec): Promise<Signed> {
   };
   const signer = s3Signer({ accessKeyId: ACCESS, secretAccessKey: SECRET }, s.region);
   const signed = s.presigned
-    ? await signer.presign(toSign, { signingDate: date, expiresIn: 3600, unhoistableHeaders: new Set(Object.keys(s.meta)) })
+    ? await signer.presign(toSign, { signingDate: date, expiresIn, unhoistableHeaders: new Set(Object.keys(s.meta)) })
     : await signer.sign(toSign, { signingDate: date });
   const query = signed.query as Record<string, string>;
   const rawQuery = Object.entries(query).map(([name, value]) => `${escape(name)}=${escape(value)}`).join("&");
@@ -159,6 +159,34 @@ describe("SigV4: one changed byte is always refused", () => {
         expect(verdict(changed, date)).toBe("SignatureDoesNotMatch");
       }),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe("SigV4: expiry and clock skew", () => {
+  const MAX_SKEW = 15 * 60_000;
+  // offsets of the server's clock from the signing time: around each boundary, and anywhere
+  const offset = (expires: number) => fc.oneof(
+    fc.constantFrom(-MAX_SKEW - 1000, -MAX_SKEW, 0, MAX_SKEW, MAX_SKEW + 1000, expires * 1000, expires * 1000 + 1000),
+    fc.integer({ min: -2 * MAX_SKEW, max: 2 * MAX_SKEW }),
+    fc.integer({ min: 0, max: expires * 1000 + MAX_SKEW }),
+  );
+
+  it("header auth holds exactly within 15 minutes either way; a presigned URL from 15 minutes early until it expires", async () => {
+    await fc.assert(
+      fc.asyncProperty(spec, fc.integer({ min: 1, max: 604800 }), async (s, expires) => {
+        const { request, date } = await sign({ ...s, presigned: false });
+        const url = (await sign({ ...s, presigned: true }, expires)).request;
+        await fc.assert(
+          fc.asyncProperty(offset(expires), async (ms) => {
+            const now = new Date(date.getTime() + ms);
+            expect(verdict(request, now)).toBe(Math.abs(ms) <= MAX_SKEW ? "ok" : "RequestTimeTooSkewed");
+            expect(verdict(url, now)).toBe(-ms <= MAX_SKEW && ms <= expires * 1000 ? "ok" : "AccessDenied");
+          }),
+          { numRuns: 10 },
+        );
+      }),
+      { numRuns: 60 },
     );
   });
 });
