@@ -140,7 +140,7 @@ describe("every operation of the handler table", () => {
     }
   });
 
-  it("a presigned URL from the helper below works untampered", async () => {
+  it("a presigned URL made by presign() works untampered", async () => {
     const response = await send(server.endpoint, { method: "GET", path: await presign(requestFor("GetObject")) });
     expect([response.status, response.body.toString()]).toEqual([200, "original"]);
   });
