@@ -39,8 +39,9 @@ export async function listPage<T>(source: ListSource<T>, request: PageRequest): 
   const page: Page<T> = { contents: [], commonPrefixes: [], isTruncated: false };
   if (maxKeys <= 0) return page;
   let after = request.after;
-  // a resume point that is a common prefix means that whole prefix was already returned
-  let skipPrefix = after !== undefined && delimiter !== "" && after.startsWith(prefix) && after.endsWith(delimiter) ? after : undefined;
+  // a resume point that is a common prefix means that whole prefix was already returned; one that
+  // merely ends with the delimiter ("dir/" listed under prefix "dir/") is a key like any other
+  let skipPrefix = after !== undefined && after.startsWith(prefix) && commonPrefixOf(after, prefix, delimiter) === after ? after : undefined;
   if (skipPrefix !== undefined) after = jumpPast(skipPrefix);
   // enough for a full page plus the one entry that tells whether it is truncated
   const limit = Math.min(BATCH, maxKeys + 1);

@@ -31,7 +31,7 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse | un
     if (createHash("sha256").update(body).digest("hex") !== auth.payload.sha256) {
       throw new S3Error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
     }
-    const input = JSON.parse(body.toString("utf8") || "{}") as Record<string, unknown>;
+    const input = parseInput(body);
     switch (rawPath.slice(ADMIN_PREFIX.length)) {
       case "status": {
         const status = await cacheStatus(engine, parseScope(input.target as string | undefined));
@@ -67,6 +67,31 @@ function warmStream(engine: Engine, request: ReturnType<typeof parseWarmInput>, 
     },
   });
   return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
+}
+
+const STRING_LISTS = ["targets", "manifest", "include", "exclude"];
+
+/**
+ * The JSON body as a command's input, in the shape the CLI sends: any other shape
+ * is the client's mistake (400), not a crash deep in a command (500).
+ */
+function parseInput(body: Buffer): Record<string, unknown> {
+  const input: unknown = JSON.parse(body.toString("utf8") || "{}");
+  const invalid = (why: string) => new S3Error("InvalidArgument", `admin request body: ${why}`);
+  if (!isObject(input)) throw invalid("must be a JSON object");
+  input.flags ??= {};
+  if (!isObject(input.flags)) throw invalid('"flags" must be an object');
+  if (input.target !== undefined && typeof input.target !== "string") throw invalid('"target" must be a string');
+  input.targets ??= [];
+  for (const name of STRING_LISTS) {
+    const list = input[name];
+    if (list !== undefined && !(Array.isArray(list) && list.every((item) => typeof item === "string"))) throw invalid(`"${name}" must be a list of strings`);
+  }
+  return input;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
