@@ -8,13 +8,14 @@
 // chunk; a medium one fetches the remainder with If-Match, so the two halves
 // are always the same version.
 import { md5, type Md5 } from "../digests.js";
+import { BlockCrcs } from "../block-crc.js";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
 import type { Remote, RemoteObject, RemoteRead } from "./remote.js";
 import { Spool } from "./spool.js";
 
-/** Called with the complete, verified spool file; returns true if it took the file. */
-export type CommitSpool = (path: string, object: RemoteObject) => Promise<boolean>;
+/** Called with the complete, verified spool file and its block CRCs; returns true if it took the file. */
+export type CommitSpool = (path: string, object: RemoteObject, blockCrcs: number[]) => Promise<boolean>;
 /** Called when the fill stops accepting readers (just before its spool is released). */
 export type Detach = () => void;
 
@@ -87,13 +88,15 @@ export class Fill {
     resolveReady({ object, chunked: false });
     const hash = PLAIN_MD5.test(object.etag) ? md5(object.size) : undefined;
     let body: Readable = first.body;
+    // checksums of the bytes as fetched: every later read of the mirror is checked against them
+    const crcs = new BlockCrcs();
     try {
-      const received = await copyInto(body, spool, hash);
+      const received = await copyInto(body, spool, hash, crcs);
       if (received < object.size) {
         const rest = await remote.get(bucket, key, { range: { start: received, end: object.size - 1 }, ifMatch: object.etag });
         if (!rest) throw new Error(`${bucket}/${key} disappeared from the remote during the fill`);
         body = rest.body;
-        await copyInto(body, spool, hash);
+        await copyInto(body, spool, hash, crcs);
       }
       await spool.drain();
       if (spool.written !== object.size) {
@@ -111,16 +114,17 @@ export class Fill {
       return;
     }
     spool.finish();
-    const taken = await commit(spool.path, object).catch(() => false);
+    const taken = await commit(spool.path, object, crcs.finish()).catch(() => false);
     this.detach();
     await spool.release(!taken);
   }
 }
 
 /** Appends the body to the spool; returns how many bytes the spool has received in all. */
-async function copyInto(body: Readable, spool: Spool, hash: Md5 | undefined): Promise<number> {
+async function copyInto(body: Readable, spool: Spool, hash: Md5 | undefined, crcs: BlockCrcs): Promise<number> {
   for await (const chunk of body as AsyncIterable<Buffer>) {
     hash?.update(chunk);
+    crcs.update(chunk);
     await spool.append(chunk);
     await hash?.ready();
   }
