@@ -49,8 +49,9 @@ export interface PipedBody {
  * Corruption found later can only abort the response: never a short 200.
  */
 export async function fileSpansBody(spans: FileSpan[], stream: Readable, what: string): Promise<PipedBody> {
+  let first: FirstBlock | undefined;
   try {
-    await checkFirstBlock(spans[0]);
+    first = await readFirstBlock(spans[0]);
   } catch (error) {
     stream.destroy();
     if (!(error instanceof CorruptBlockError)) throw error;
@@ -59,7 +60,9 @@ export async function fileSpansBody(spans: FileSpan[], stream: Readable, what: s
   }
   return {
     pipe(res) {
-      sendSpans(spans, res).then(
+      const taken = first;
+      first = undefined;
+      sendSpans(spans, res, taken).then(
         () => stream.destroy(),
         (error: Error) => {
           // headers are out: aborting is the only way to say the body is incomplete
@@ -71,26 +74,43 @@ export async function fileSpansBody(spans: FileSpan[], stream: Readable, what: s
       );
       return res;
     },
-    destroy: () => stream.destroy(),
+    destroy: () => {
+      if (first !== undefined) releaseFirst(spans[0]!, first);
+      first = undefined;
+      stream.destroy();
+    },
   };
 }
 
-/** Reads and verifies the first block a checked span touches (an fd of the stream's own is left open). */
-async function checkFirstBlock(span: FileSpan | undefined): Promise<void> {
-  if (span?.check === undefined) return;
+/** The verified first block of a checked span, kept for sending so it is read once; `fd` is open (ours unless the span's own). */
+interface FirstBlock {
+  fd: number;
+  buffer: Buffer;
+  bytesRead: number;
+}
+
+async function readFirstBlock(span: FileSpan | undefined): Promise<FirstBlock | undefined> {
+  if (span?.check === undefined) return undefined;
   const { start, end } = blockExtent(span.check, span.start, span.start);
   const fd = span.fd ?? (await openFile(span.path));
   const buffer = takeBuffer();
+  const first = { fd, buffer, bytesRead: 0 };
   try {
-    const bytesRead = await readInto(fd, buffer, end - start + 1, start);
-    if (!blockMatches(span.check, start / span.check.blockSize, buffer.subarray(0, bytesRead))) throw new CorruptBlockError(span.path, start / span.check.blockSize);
-  } finally {
-    giveBack(buffer);
-    if (span.fd === undefined) await closeFile(fd);
+    first.bytesRead = await readInto(fd, buffer, end - start + 1, start);
+    if (!blockMatches(span.check, start / span.check.blockSize, buffer.subarray(0, first.bytesRead))) throw new CorruptBlockError(span.path, start / span.check.blockSize);
+  } catch (error) {
+    releaseFirst(span, first);
+    throw error;
   }
+  return first;
 }
 
-async function sendSpans(spans: FileSpan[], res: ServerResponse): Promise<void> {
+function releaseFirst(span: FileSpan, first: FirstBlock): void {
+  giveBack(first.buffer);
+  if (span.fd === undefined) void closeFile(first.fd);
+}
+
+async function sendSpans(spans: FileSpan[], res: ServerResponse, first: FirstBlock | undefined): Promise<void> {
   let inFlight = 0;
   let wake: (() => void) | undefined;
   const settle = () => {
@@ -103,24 +123,27 @@ async function sendSpans(spans: FileSpan[], res: ServerResponse): Promise<void> 
   res.on("close", settle);
   try {
     for (const span of spans) {
-      const fd = span.fd ?? (await openFile(span.path));
+      const fd = (span === spans[0] ? first?.fd : undefined) ?? span.fd ?? (await openFile(span.path));
       const check = span.check;
       // a checked span is read in whole blocks (one block per buffer) and sends the part of each within the span
-      if (check !== undefined && check.blockSize !== BUFFER_SIZE) throw new Error(`${span.path}: blocks of ${check.blockSize} bytes, buffers of ${BUFFER_SIZE}`);
       const extent = check === undefined ? span : blockExtent(check, span.start, span.end);
       try {
+        if (check !== undefined && check.blockSize !== BUFFER_SIZE) throw new Error(`${span.path}: blocks of ${check.blockSize} bytes, buffers of ${BUFFER_SIZE}`);
         let position = extent.start;
         while (position <= extent.end) {
           while (inFlight >= IN_FLIGHT && !gone()) await new Promise<void>((resolve) => (wake = resolve));
           if (gone()) return;
-          const buffer = takeBuffer();
-          const bytesRead = await readInto(fd, buffer, Math.min(BUFFER_SIZE, extent.end - position + 1), position);
+          // the first block was read and verified before the headers
+          const preloaded = span === spans[0] && position === extent.start ? first : undefined;
+          first = undefined;
+          const buffer = preloaded?.buffer ?? takeBuffer();
+          const bytesRead = preloaded?.bytesRead ?? (await readInto(fd, buffer, Math.min(BUFFER_SIZE, extent.end - position + 1), position));
           if (bytesRead === 0) throw new Error(`${span.path} ended ${extent.end - position + 1} bytes early`);
           let from = 0;
           let to = bytesRead;
           if (check !== undefined) {
             const index = position / BUFFER_SIZE;
-            if (!blockMatches(check, index, buffer.subarray(0, bytesRead))) {
+            if (preloaded === undefined && !blockMatches(check, index, buffer.subarray(0, bytesRead))) {
               giveBack(buffer);
               throw new CorruptBlockError(span.path, index);
             }
@@ -136,6 +159,9 @@ async function sendSpans(spans: FileSpan[], res: ServerResponse): Promise<void> 
           });
         }
       } finally {
+        // gone before the preloaded block went out: its buffer goes back (its fd is this `fd`)
+        if (first !== undefined) giveBack(first.buffer);
+        first = undefined;
         // an fd handed over by the stream is the stream's to close
         if (span.fd === undefined) await closeFile(fd);
       }
