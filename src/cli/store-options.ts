@@ -96,7 +96,8 @@ export async function adminRequest(serverUrl: string, config: ServeConfig, comma
   });
   let response;
   try {
-    response = await request(url, { method: "POST", headers: signed.headers, body, bodyTimeout: 0 });
+    // evict and verify answer once done, which on a large store takes longer than undici's 300 s default
+    response = await request(url, { method: "POST", headers: signed.headers, body, bodyTimeout: 0, headersTimeout: 0 });
   } catch (error) {
     throw new Error(`cannot reach the running serve at ${serverUrl}: ${(error as Error).message}`);
   }

@@ -4,9 +4,7 @@
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { S3Error, errors } from "../s3/errors.js";
-import { ON_CORRUPT } from "../store/types.js";
-import { CorruptBlockError } from "../block-crc.js";
-import { log } from "../log.js";
+import { Corruption } from "./corruption.js";
 import type {
   BucketInfo, Checksum, ObjectInfo, NewObject, PartInfo, StagedData, Store, UploadInfo, ByteRange, ListUploadsOptions,
 } from "../store/types.js";
@@ -68,9 +66,12 @@ export class Engine {
   private readonly keyLocks = new KeyedMutex();
   /** undefined in local mode (no remote configured); public for the cache commands (warm) */
   readonly overlay: Overlay | undefined;
-  private readonly reads = { hits: 0, misses: 0, passes: 0, corruptObjects: 0 };
+  private readonly reads = { hits: 0, misses: 0, passes: 0 };
+  /** what happens when stored bytes fail their check (reads and verify) */
+  readonly corruption: Corruption;
 
   private constructor(readonly store: Store, readonly options: EngineOptions) {
+    this.corruption = new Corruption(store);
     if (options.remote) {
       this.overlay = new Overlay(new Remote(options.remote), store, options, options.spoolDir, this.keyLocks, options.region);
     }
@@ -153,37 +154,7 @@ export class Engine {
   counters(): EngineCounters {
     const overlay = this.overlay?.counters ?? { filledBytes: 0, coalesced: 0 };
     const chunks = this.overlay?.chunks.stats ?? { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0, coalesced: 0 };
-    return { ...this.reads, ...overlay, chunks: { ...chunks } };
-  }
-
-  /**
-   * Stored bytes of `info` failed their check. A mirror is dropped (the next read
-   * fetches it again); a client write has no other copy, so it is kept, and
-   * marked so that reads answer an S3 error until it is written again.
-   */
-  async corruptionFound(info: ObjectInfo, error: Error): Promise<void> {
-    this.reads.corruptObjects++;
-    const what = info.origin === "remote" ? "mirrored object, dropped: the next read fetches it again" : "client write, kept and marked: reads answer InternalError";
-    log.error(`corrupt stored bytes of ${info.bucket}/${info.key} (${error.message}); ${what}`);
-    try {
-      if (info.origin === "remote") {
-        await this.store.evict({ kind: "object", bucket: info.bucket, key: info.key, etag: info.etag, size: info.size, lastAccess: new Date() });
-      } else {
-        await this.store.markCorrupt?.(info);
-      }
-    } catch (failure) {
-      log.error(`could not drop or mark ${info.bucket}/${info.key}: ${(failure as Error).message}`);
-    }
-  }
-
-  /** A store read of `info`: corruption found by whoever consumes it (stream or file spans) is handled once. */
-  private watched(info: ObjectInfo, stream: Readable): Readable {
-    let handled: Promise<void> | undefined;
-    const onCorrupt = (error: Error) => (handled ??= this.corruptionFound(info, error));
-    stream.once("error", (error) => {
-      if (error instanceof CorruptBlockError) void onCorrupt(error);
-    });
-    return Object.assign(stream, { [ON_CORRUPT]: onCorrupt });
+    return { ...this.reads, ...overlay, corruptObjects: this.corruption.found, chunks: { ...chunks } };
   }
 
   /**
@@ -214,7 +185,7 @@ export class Engine {
     if (info?.chunkSize !== undefined) {
       throw new S3Error("ServiceUnavailable", `${bucket}/${key} is cached in chunks from a remote, and no remote is configured`);
     }
-    if (info) return { info, cache: this.overlay && "hit", open: (range) => this.watched(info, this.store.readObject(info, range)) };
+    if (info) return { info, cache: this.overlay && "hit", open: (range) => this.corruption.watch(info, this.store.readObject(info, range)) };
     if (this.overlay && !(await this.store.hasTombstone(bucket, key))) {
       await this.requireBucket(bucket);
       const found = await this.overlay.get(bucket, key, rangeOf !== undefined);

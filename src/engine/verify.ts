@@ -113,7 +113,7 @@ async function verifyObject(engine: Engine, info: ObjectInfo, request: VerifyReq
   let action: CorruptEntry["action"] = "none";
   if (request.repair) {
     const marked = error instanceof S3Error && error.code === "InternalError";
-    if (!marked) await engine.corruptionFound(info, error ?? new Error(problem));
+    if (!marked) await engine.corruption.handle(info, error ?? new Error(problem));
     action = info.origin === "remote" ? "dropped" : marked || store.markCorrupt ? "marked" : "none";
   }
   summary.corrupt.push({ bucket: info.bucket, key: info.key, kind: "object", origin: info.origin, problem, action });

@@ -7,6 +7,8 @@
 // no catalog change needs to know about this table. A blob without a row was
 // written before checksums existed (or is a chunk, which the chunk cache checks).
 import type Database from "better-sqlite3";
+import { S3Error } from "../../s3/errors.js";
+import type { ObjectInfo } from "../types.js";
 import { BLOCK_SIZE, crcsFromBytes, crcsToBytes, type BlockCheck } from "../../block-crc.js";
 
 /** Catalog upgrade (version 3 -> 4). corrupt_at: when a read or verify found the blob's bytes corrupt. */
@@ -67,9 +69,30 @@ export class BlobChecks {
     });
   }
 
+  /** The blobs without checksums. */
+  unchecked(blobs: { id: string; size: number }[]): { id: string; size: number }[] {
+    const states = this.states(blobs);
+    return blobs.filter((_, index) => states[index]!.check === undefined);
+  }
+
+  /** Records checksums, computed by `compute`, for the blobs without; returns how many. */
+  async recordMissing(blobs: { id: string; size: number }[], compute: (id: string) => Promise<number[]>): Promise<number> {
+    const missing = this.unchecked(blobs);
+    for (const { id } of missing) this.put(id, await compute(id));
+    return missing.length;
+  }
+
   markCorrupt(ids: string[], now: number): void {
     this.db.transaction(() => {
       for (const id of ids) this.markRow.run(id, BLOCK_SIZE, now);
     })();
   }
+}
+
+/**
+ * What reads of a version marked corrupt answer: InternalError, as the request was fine and the
+ * server cannot produce the bytes (SDKs retry a 500, which for a dropped mirror fetches it again).
+ */
+export function corruptObject(info: ObjectInfo): S3Error {
+  return new S3Error("InternalError", `The stored bytes of ${info.bucket}/${info.key} are corrupt; write the object again to replace them`);
 }

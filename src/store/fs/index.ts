@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { errors, S3Error } from "../../s3/errors.js";
+import { errors } from "../../s3/errors.js";
 import type {
   BucketInfo,
   BucketUsage,
@@ -32,7 +32,7 @@ import { BlobFiles, type BlobRef } from "./blobs.js";
 import { Catalog } from "./catalog.js";
 import { isWellFormedKey } from "./key-order.js";
 import { AbsentKeys } from "./absent-keys.js";
-import { BlobChecks } from "./blob-checks.js";
+import { BlobChecks, corruptObject } from "./blob-checks.js";
 
 // For the benchmark only (the cost of verification): send blobs without checking their blocks.
 const UNVERIFIED_READS = process.env.S3_OVERLAY_UNVERIFIED_READS === "1";
@@ -162,10 +162,7 @@ export class FsStore implements Store {
     const blobs = await this.publish(staged);
     const size = meta.chunkSize === undefined ? staged.reduce((sum, part) => sum + part.size, 0) : meta.remote!.size;
     const info = describeObject(bucket, key, size, meta);
-    this.commitCatalog(blobs, () => {
-      this.recordStagedChecks(staged);
-      return this.catalog.putObject(info, blobs);
-    });
+    this.commitCatalog(blobs, () => this.catalog.putObject(info, blobs), staged);
     return info;
   }
 
@@ -215,10 +212,7 @@ export class FsStore implements Store {
     const blobs = await this.publish(staged);
     const part: PartInfo = { partNumber, size: data.size, etag: meta.etag, lastModified: new Date() };
     if (meta.checksum !== undefined) part.checksum = { ...meta.checksum };
-    this.commitCatalog(blobs, () => {
-      this.recordStagedChecks(staged);
-      return this.catalog.putPart(uploadId, part, blobs[0]);
-    });
+    this.commitCatalog(blobs, () => this.catalog.putPart(uploadId, part, blobs[0]), staged);
     return part;
   }
 
@@ -346,35 +340,20 @@ export class FsStore implements Store {
   // ---- integrity
 
   async markCorrupt(info: ObjectInfo): Promise<void> {
-    const stored = this.catalog.getVersion(info);
-    if (stored !== undefined) this.checks.markCorrupt(stored.blobs.map((blob) => blob.id), Date.now());
+    this.checks.markCorrupt((this.catalog.getVersion(info)?.blobs ?? []).map((blob) => blob.id), Date.now());
   }
 
   async uncheckedFiles(info: ObjectInfo): Promise<number> {
-    const stored = this.catalog.getVersion(info);
-    return stored === undefined ? 0 : this.checks.states(stored.blobs).filter((state) => state.check === undefined).length;
+    return this.checks.unchecked(this.catalog.getVersion(info)?.blobs ?? []).length;
   }
 
   /** Blobs are immutable: their CRCs are computed from the files as they are, and kept while they are referenced. */
   async recordChecks(info: ObjectInfo): Promise<number> {
-    const stored = this.catalog.getVersion(info);
-    if (stored === undefined) return 0;
-    const states = this.checks.states(stored.blobs);
-    let recorded = 0;
-    for (const [index, blob] of stored.blobs.entries()) {
-      if (states[index]!.check !== undefined) continue;
-      this.checks.put(blob.id, await this.files.computeCrcs(blob.id));
-      recorded++;
-    }
-    return recorded;
+    return this.checks.recordMissing(this.catalog.getVersion(info)?.blobs ?? [], (id) => this.files.computeCrcs(id));
   }
 
   // ---- helpers
 
-  /** Checksums of staged blobs, written with the catalog change that references them (an unreferenced row is dropped at open). */
-  private recordStagedChecks(staged: FsStagedData[]): void {
-    for (const { id, size, crcs } of staged) if (size > 0 && crcs !== undefined) this.checks.put(id, crcs);
-  }
 
   /** Claims staged data of this store; all are checked before any is claimed. */
   private takeStaged(data: StagedData[]): FsStagedData[] {
@@ -407,10 +386,14 @@ export class FsStore implements Store {
     return blobs;
   }
 
-  /** Runs a catalog change that references the new `blobs`; deletes the blobs it made dead, or the new ones if it failed. */
-  private commitCatalog(blobs: BlobRef[], change: () => string[]): void {
+  /**
+   * Runs a catalog change that references the new `blobs`; deletes the blobs it made dead, or the new ones if it failed.
+   * The checksums of `staged` are written first (a row whose blob never got referenced is dropped at open).
+   */
+  private commitCatalog(blobs: BlobRef[], change: () => string[], staged: FsStagedData[] = []): void {
     let dead: string[];
     try {
+      for (const { id, size, crcs } of staged) if (size > 0 && crcs !== undefined) this.checks.put(id, crcs);
       dead = change();
     } catch (error) {
       this.files.remove(blobs.map((blob) => blob.id));
@@ -434,11 +417,6 @@ function requireNoChunkSize(meta: NewObject): void {
   if (meta.chunkSize !== undefined) throw new Error("only commitObject makes a manifest (chunkSize set)");
 }
 
-
-/** InternalError: the request was fine, the server cannot produce the bytes (SDKs retry it, which for a dropped mirror fetches it again). */
-function corruptObject(info: ObjectInfo): S3Error {
-  return new S3Error("InternalError", `The stored bytes of ${info.bucket}/${info.key} are corrupt; write the object again to replace them`);
-}
 
 /** A stream that fails with `error` when first read (not before: nobody may be listening yet). */
 function failingStream(error: Error): Readable {
