@@ -354,7 +354,6 @@ export class FsStore implements Store {
 
   // ---- helpers
 
-
   /** Claims staged data of this store; all are checked before any is claimed. */
   private takeStaged(data: StagedData[]): FsStagedData[] {
     for (const part of data) {
