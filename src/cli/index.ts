@@ -4,6 +4,7 @@ import { ConfigError } from "../config.js";
 import { addEvictCommand } from "./evict.js";
 import { addServeCommand } from "./serve.js";
 import { addStatusCommand } from "./status.js";
+import { addVerifyCommand } from "./verify.js";
 import { addWarmCommand } from "./warm.js";
 import { version } from "./version.js";
 
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
   addWarmCommand(program);
   addEvictCommand(program);
   addStatusCommand(program);
+  addVerifyCommand(program);
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -61,7 +61,8 @@ function table(status: CacheStatus): string {
     lines.push(
       `serve ${url ?? ""}: ${counters.hits} hits, ${counters.misses} misses, ${counters.passes} pass-through, ${counters.coalesced} coalesced; ` +
         `${formatBytes(counters.filledBytes + counters.chunks.fetchedBytes)} from the remote; ` +
-        `chunks: ${counters.chunks.fetched} fetched, ${counters.chunks.hits} hits, ${counters.chunks.coalesced} coalesced, ${counters.chunks.corrupt} corrupt` +
+        `chunks: ${counters.chunks.fetched} fetched, ${counters.chunks.hits} hits, ${counters.chunks.coalesced} coalesced, ${counters.chunks.corrupt} corrupt; ` +
+        `${counters.corruptObjects ?? 0} corrupt objects` +
         `${maxCacheSize === undefined ? "" : `; --max-cache-size ${formatBytes(maxCacheSize)}`}`,
     );
   }

@@ -75,7 +75,7 @@ export async function openCache(config: ServeConfig): Promise<CacheAccess> {
  * A POST of JSON to a serve's admin API, SigV4-signed (payload hash included)
  * with the local credentials. Throws with the server's message unless it answers 200.
  */
-export async function adminRequest(serverUrl: string, config: ServeConfig, command: "status" | "evict" | "warm", input: unknown): Promise<Dispatcher.ResponseData> {
+export async function adminRequest(serverUrl: string, config: ServeConfig, command: "status" | "evict" | "warm" | "verify", input: unknown): Promise<Dispatcher.ResponseData> {
   const [{ Agent, request }, { s3Signer }, { trustedCertificate }] = await Promise.all([import("undici"), import("../s3/signer.js"), import("../server/tls.js")]);
   const url = new URL(`/_s3-overlay/${command}`, serverUrl);
   const body = JSON.stringify(input);
@@ -96,10 +96,11 @@ export async function adminRequest(serverUrl: string, config: ServeConfig, comma
   });
   let response;
   try {
+    // evict and verify answer once done, which on a large store takes longer than undici's 300 s default;
     // a serve with --https presents the certificate recorded in its data dir (or the configured one)
     const ca = url.protocol === "https:" ? trustedCertificate(config) : undefined;
     const dispatcher = ca === undefined ? undefined : new Agent({ connect: { ca } });
-    response = await request(url, { method: "POST", headers: signed.headers, body, bodyTimeout: 0, dispatcher });
+    response = await request(url, { method: "POST", headers: signed.headers, body, bodyTimeout: 0, headersTimeout: 0, dispatcher });
   } catch (error) {
     throw new Error(`cannot reach the running serve at ${serverUrl}: ${(error as Error).message}`);
   }

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { once } from "node:events";
 import { PassThrough, pipeline, Readable } from "node:stream";
-import { crc32 } from "node:zlib";
+import { BlockCrcs, blockMatches, decodeBlockChecksums, encodeBlockChecksums } from "../block-crc.js";
 import { S3Error } from "../s3/errors.js";
 import type { ByteRange, ChunkInfo, ChunkKey, ObjectInfo, Store } from "../store/types.js";
 import type { Remote } from "./remote.js";
@@ -214,7 +214,7 @@ export class ChunkCache {
             const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
             pending = [];
             pendingBytes = 0;
-            if (crc32(bytes) !== blocks.crcs[block]) {
+            if (!blockMatches({ ...blocks, size: chunk.size }, block, bytes)) {
               source.destroy();
               return await this.refetchRest(info, chunk, { start: Math.max(within.start, blockStart), end: within.end }, out);
             }
@@ -300,27 +300,14 @@ export class ChunkCache {
     const start = key.index * key.chunkSize;
     // one CRC32 per block: readers verify a block before they send it
     const blockSize = blockSizeFor(key.chunkSize);
-    const blockCrcs: number[] = [];
-    let blockCrc = 0;
-    let blockFill = 0;
+    const blockCrcs = new BlockCrcs(blockSize);
     // only the chunk's bytes, even from a remote that ignored the range
     const bytes = remoteRange(this.remote, info.bucket, info.key, info.etag, { start, end: start + size - 1 }, source);
     try {
       for await (const data of bytes) {
-        for (let offset = 0; offset < data.length;) {
-          const take = Math.min(data.length - offset, blockSize - blockFill);
-          blockCrc = crc32(data.subarray(offset, offset + take), blockCrc);
-          blockFill += take;
-          offset += take;
-          if (blockFill === blockSize) {
-            blockCrcs.push(blockCrc >>> 0);
-            blockCrc = 0;
-            blockFill = 0;
-          }
-        }
+        blockCrcs.update(data);
         await spool.append(data);
       }
-      if (blockFill > 0) blockCrcs.push(blockCrc >>> 0);
       await spool.drain();
       if (spool.written !== size) throw new Error(`remote sent ${spool.written} of ${size} bytes of chunk ${key.index} of ${info.bucket}/${info.key}`);
     } catch (error) {
@@ -340,7 +327,7 @@ export class ChunkCache {
     try {
       const staged = await this.store.adoptFile(spool.path);
       taken = true;
-      await this.store.putChunk(key, staged, encodeBlockChecksums(blockSize, blockCrcs));
+      await this.store.putChunk(key, staged, encodeBlockChecksums(blockSize, blockCrcs.finish()));
     } finally {
       detach();
       await spool.release(!taken);
@@ -362,19 +349,4 @@ function first(range: ByteRange, info: ObjectInfo): number {
 
 function last(range: ByteRange, info: ObjectInfo): number {
   return Math.floor(range.end / info.chunkSize!);
-}
-
-/** Stored checksum of a chunk: "<block size>:" + base64 of each block's CRC32 (big-endian). */
-function encodeBlockChecksums(blockSize: number, crcs: number[]): string {
-  const digest = Buffer.alloc(crcs.length * 4);
-  crcs.forEach((crc, index) => digest.writeUInt32BE(crc, index * 4));
-  return `${blockSize}:${digest.toString("base64")}`;
-}
-
-function decodeBlockChecksums(text: string): { blockSize: number; crcs: number[] } {
-  const [size, encoded] = text.split(":");
-  const digest = Buffer.from(encoded ?? "", "base64");
-  const crcs: number[] = [];
-  for (let offset = 0; offset + 4 <= digest.length; offset += 4) crcs.push(digest.readUInt32BE(offset));
-  return { blockSize: Number(size), crcs };
 }

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { S3Error, errors } from "../s3/errors.js";
+import { Corruption } from "./corruption.js";
 import type {
   BucketInfo, Checksum, ObjectInfo, NewObject, PartInfo, StagedData, Store, UploadInfo, ByteRange, ListUploadsOptions,
 } from "../store/types.js";
@@ -56,6 +57,8 @@ export interface EngineCounters {
   filledBytes: number;
   /** GETs that joined a fill already running for the same object */
   coalesced: number;
+  /** reads of whole stored objects that found their bytes corrupt (mirrors dropped, client writes marked) */
+  corruptObjects: number;
   chunks: ChunkStats;
 }
 
@@ -64,8 +67,11 @@ export class Engine {
   /** undefined in local mode (no remote configured); public for the cache commands (warm) */
   readonly overlay: Overlay | undefined;
   private readonly reads = { hits: 0, misses: 0, passes: 0 };
+  /** what happens when stored bytes fail their check (reads and verify) */
+  readonly corruption: Corruption;
 
   private constructor(readonly store: Store, readonly options: EngineOptions) {
+    this.corruption = new Corruption(store);
     if (options.remote) {
       this.overlay = new Overlay(new Remote(options.remote), store, options, options.spoolDir, this.keyLocks, options.region);
     }
@@ -155,7 +161,7 @@ export class Engine {
   counters(): EngineCounters {
     const overlay = this.overlay?.counters ?? { filledBytes: 0, coalesced: 0 };
     const chunks = this.overlay?.chunks.stats ?? { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0, coalesced: 0 };
-    return { ...this.reads, ...overlay, chunks: { ...chunks } };
+    return { ...this.reads, ...overlay, corruptObjects: this.corruption.found, chunks: { ...chunks } };
   }
 
   /**
@@ -187,7 +193,7 @@ export class Engine {
     if (info?.chunkSize !== undefined) {
       throw new S3Error("ServiceUnavailable", `${bucket}/${key} is cached in chunks from a remote, and bucket ${bucket} no longer overlays one`);
     }
-    if (info) return { info, cache: overlay && "hit", open: (range) => this.store.readObject(info, range) };
+    if (info) return { info, cache: overlay && "hit", open: (range) => this.corruption.watch(info, this.store.readObject(info, range)) };
     if (overlay && !(await this.store.hasTombstone(bucket, key))) {
       await this.requireBucket(bucket);
       const found = await overlay.get(bucket, key, rangeOf !== undefined);

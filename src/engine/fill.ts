@@ -9,14 +9,15 @@
 // are always the same version. A body cut by a lost connection is resumed the
 // same way (resume.ts).
 import { md5 } from "../digests.js";
+import { BlockCrcs } from "../block-crc.js";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
 import type { Remote, RemoteObject, RemoteRead } from "./remote.js";
 import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
 
-/** Called with the complete, verified spool file; returns true if it took the file. */
-export type CommitSpool = (path: string, object: RemoteObject) => Promise<boolean>;
+/** Called with the complete, verified spool file and its block CRCs; returns true if it took the file. */
+export type CommitSpool = (path: string, object: RemoteObject, blockCrcs: number[]) => Promise<boolean>;
 /** Called when the fill stops accepting readers (just before its spool is released). */
 export type Detach = () => void;
 
@@ -88,10 +89,13 @@ export class Fill {
     const spool = this.spool;
     resolveReady({ object, chunked: false });
     const hash = PLAIN_MD5.test(object.etag) ? md5(object.size) : undefined;
+    // checksums of the bytes as fetched: every later read of the mirror is checked against them
+    const crcs = new BlockCrcs();
     const bytes = remoteRange(remote, bucket, key, object.etag, { start: 0, end: object.size - 1 }, first.body);
     try {
       for await (const chunk of bytes) {
         hash?.update(chunk);
+        crcs.update(chunk);
         await spool.append(chunk);
         await hash?.ready();
       }
@@ -111,7 +115,7 @@ export class Fill {
       return;
     }
     spool.finish();
-    const taken = await commit(spool.path, object).catch(() => false);
+    const taken = await commit(spool.path, object, crcs.finish()).catch(() => false);
     this.detach();
     await spool.release(!taken);
   }

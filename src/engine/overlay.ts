@@ -95,7 +95,7 @@ export class Overlay {
       const detach = () => {
         if (this.fills.get(id) === started) this.fills.delete(id);
       };
-      const started: Fill = new Fill(this.remote, bucket, key, spoolPath, this.settings, (file, object) => this.commitMirror(bucket, key, file, object), detach);
+      const started: Fill = new Fill(this.remote, bucket, key, spoolPath, this.settings, (file, object, crcs) => this.commitMirror(bucket, key, file, object, crcs), detach);
       fill = started;
       this.fills.set(id, fill);
       void started.done.then(detach);
@@ -144,7 +144,12 @@ export class Overlay {
       if (!stored || stored.etag !== info.etag || stored.chunkSize !== undefined) {
         return out.destroy(new Error(`${info.bucket}/${info.key} changed while it was being read`));
       }
-      pipeline(this.store.readObject(stored, range), out, () => undefined);
+      // readObject throws for a version known to be corrupt
+      try {
+        pipeline(this.store.readObject(stored, range), out, () => undefined);
+      } catch (error) {
+        out.destroy(error as Error);
+      }
     }, (error: Error) => out.destroy(error));
     return out;
   }
@@ -248,12 +253,12 @@ export class Overlay {
   }
 
   /** Makes a verified spool file the mirrored object, unless a client wrote or deleted the key meanwhile. */
-  private commitMirror(bucket: string, key: string, file: string, object: RemoteObject): Promise<boolean> {
+  private commitMirror(bucket: string, key: string, file: string, object: RemoteObject, blockCrcs: number[]): Promise<boolean> {
     return this.keyLocks.run(objectId(bucket, key), async () => {
       if (await this.store.headObject(bucket, key)) return false;
       if (await this.store.hasTombstone(bucket, key)) return false;
       if (!(await this.store.getBucket(bucket))) await this.store.createBucket(bucket, this.region);
-      const staged = await this.store.adoptFile(file);
+      const staged = await this.store.adoptFile(file, blockCrcs);
       const info = mirroredInfo(bucket, object);
       await this.store.commitObject(bucket, key, [staged], {
         etag: info.etag,

@@ -1,4 +1,4 @@
-// The admin API of a running serve: how `warm`, `evict` and `status` work on a
+// The admin API of a running serve: how `warm`, `evict`, `status` and `verify` work on a
 // data dir that serve holds (the store allows one process). Requests are POSTs
 // of JSON to /_s3-overlay/<command>, SigV4-signed with the local credentials,
 // payload hash included; bucket names cannot start with "_", so no S3 request
@@ -10,6 +10,7 @@ import type { Engine } from "../engine/engine.js";
 import { evict, parseEvictInput, type EvictInput } from "../engine/evict.js";
 import { cacheStatus, parseScope } from "../engine/status.js";
 import { parseWarmInput, warm, type WarmEvent, type WarmInput } from "../engine/warm.js";
+import { parseVerifyInput, verify, type VerifyInput } from "../engine/verify.js";
 import { S3Error } from "../s3/errors.js";
 import { verifyRequest, type CredentialLookup } from "../s3/sigv4.js";
 
@@ -39,6 +40,8 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse | un
       }
       case "evict":
         return json(200, await evict(engine, parseEvictInput(input as unknown as EvictInput)));
+      case "verify":
+        return json(200, await verify(engine, parseVerifyInput(input as unknown as VerifyInput)));
       case "warm":
         return warmStream(engine, parseWarmInput(input as unknown as WarmInput), res);
       default:

@@ -56,7 +56,7 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
       if (body instanceof Readable) {
         // a body of plain file spans is sent from reused buffers (send-file.ts)
         const spans = method === "GET" ? fileSpansOf(body) : undefined;
-        if (spans) return toHttpResponse({ ...result, body: fileSpansBody(spans, body, `${method} ${resource}`) }, requestId, method);
+        if (spans) return toHttpResponse({ ...result, body: await fileSpansBody(spans, body, `${method} ${resource}`) }, requestId, method);
         // once headers are out, a failing body can only abort the response: say why in the log
         body.once("error", (error) => log.warn(`${method} ${resource} aborted mid-body: ${error.message}`));
       }

@@ -6,7 +6,9 @@
 import { close, open, read } from "node:fs";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import type { FileSpan } from "../store/types.js";
+import { onCorruptOf, type FileSpan } from "../store/types.js";
+import { blockExtent, blockMatches, CorruptBlockError } from "../block-crc.js";
+import { S3Error } from "../s3/errors.js";
 import { log } from "../log.js";
 
 const BUFFER_SIZE = 1 << 20;
@@ -40,25 +42,75 @@ export interface PipedBody {
   destroy(): void;
 }
 
-export function fileSpansBody(spans: FileSpan[], stream: Readable, what: string): PipedBody {
+/**
+ * Checked spans have their first block verified here, before any header goes
+ * out: corruption there (all of a small object's) is an S3 error, handled by
+ * the stream's owner first (a dropped mirror is fetched again by the client's retry).
+ * Corruption found later can only abort the response: never a short 200.
+ */
+export async function fileSpansBody(spans: FileSpan[], stream: Readable, what: string): Promise<PipedBody> {
+  let first: FirstBlock | undefined;
+  try {
+    first = await readFirstBlock(spans[0]);
+  } catch (error) {
+    stream.destroy();
+    if (!(error instanceof CorruptBlockError)) throw error;
+    await onCorruptOf(stream)?.(error);
+    throw new S3Error("InternalError", `The stored bytes of ${what.replace(/^\S+ \//, "")} are corrupt`);
+  }
   return {
     pipe(res) {
-      sendSpans(spans, res).then(
+      const taken = first;
+      first = undefined;
+      sendSpans(spans, res, taken).then(
         () => stream.destroy(),
         (error: Error) => {
           // headers are out: aborting is the only way to say the body is incomplete
           log.warn(`${what} aborted mid-body: ${error.message}`);
           res.destroy(error);
           stream.destroy();
+          if (error instanceof CorruptBlockError) void onCorruptOf(stream)?.(error);
         },
       );
       return res;
     },
-    destroy: () => stream.destroy(),
+    destroy: () => {
+      if (first !== undefined) releaseFirst(spans[0]!, first);
+      first = undefined;
+      stream.destroy();
+    },
   };
 }
 
-async function sendSpans(spans: FileSpan[], res: ServerResponse): Promise<void> {
+/** The verified first block of a checked span, kept for sending so it is read once; `fd` is open (ours unless the span's own). */
+interface FirstBlock {
+  fd: number;
+  buffer: Buffer;
+  bytesRead: number;
+}
+
+async function readFirstBlock(span: FileSpan | undefined): Promise<FirstBlock | undefined> {
+  if (span?.check === undefined) return undefined;
+  const { start, end } = blockExtent(span.check, span.start, span.start);
+  const fd = span.fd ?? (await openFile(span.path));
+  const buffer = takeBuffer();
+  const first = { fd, buffer, bytesRead: 0 };
+  try {
+    first.bytesRead = await readInto(fd, buffer, end - start + 1, start);
+    if (!blockMatches(span.check, start / span.check.blockSize, buffer.subarray(0, first.bytesRead))) throw new CorruptBlockError(span.path, start / span.check.blockSize);
+  } catch (error) {
+    releaseFirst(span, first);
+    throw error;
+  }
+  return first;
+}
+
+function releaseFirst(span: FileSpan, first: FirstBlock): void {
+  giveBack(first.buffer);
+  if (span.fd === undefined) void closeFile(first.fd);
+}
+
+async function sendSpans(spans: FileSpan[], res: ServerResponse, first: FirstBlock | undefined): Promise<void> {
   let inFlight = 0;
   let wake: (() => void) | undefined;
   const settle = () => {
@@ -71,24 +123,45 @@ async function sendSpans(spans: FileSpan[], res: ServerResponse): Promise<void> 
   res.on("close", settle);
   try {
     for (const span of spans) {
-      const fd = span.fd ?? (await openFile(span.path));
+      const fd = (span === spans[0] ? first?.fd : undefined) ?? span.fd ?? (await openFile(span.path));
+      const check = span.check;
+      // a checked span is read in whole blocks (one block per buffer) and sends the part of each within the span
+      const extent = check === undefined ? span : blockExtent(check, span.start, span.end);
       try {
-        let position = span.start;
-        while (position <= span.end) {
+        if (check !== undefined && check.blockSize !== BUFFER_SIZE) throw new Error(`${span.path}: blocks of ${check.blockSize} bytes, buffers of ${BUFFER_SIZE}`);
+        let position = extent.start;
+        while (position <= extent.end) {
           while (inFlight >= IN_FLIGHT && !gone()) await new Promise<void>((resolve) => (wake = resolve));
           if (gone()) return;
-          const buffer = takeBuffer();
-          const bytesRead = await readInto(fd, buffer, Math.min(BUFFER_SIZE, span.end - position + 1), position);
-          if (bytesRead === 0) throw new Error(`${span.path} ended ${span.end - position + 1} bytes early`);
+          // the first block was read and verified before the headers
+          const preloaded = span === spans[0] && position === extent.start ? first : undefined;
+          first = undefined;
+          const buffer = preloaded?.buffer ?? takeBuffer();
+          const bytesRead = preloaded?.bytesRead ?? (await readInto(fd, buffer, Math.min(BUFFER_SIZE, extent.end - position + 1), position));
+          if (bytesRead === 0) throw new Error(`${span.path} ended ${extent.end - position + 1} bytes early`);
+          let from = 0;
+          let to = bytesRead;
+          if (check !== undefined) {
+            const index = position / BUFFER_SIZE;
+            if (preloaded === undefined && !blockMatches(check, index, buffer.subarray(0, bytesRead))) {
+              giveBack(buffer);
+              throw new CorruptBlockError(span.path, index);
+            }
+            from = Math.max(span.start, position) - position;
+            to = Math.min(span.end + 1, position + bytesRead) - position;
+          }
           position += bytesRead;
           inFlight++;
-          res.write(bytesRead === BUFFER_SIZE ? buffer : buffer.subarray(0, bytesRead), () => {
+          res.write(from === 0 && to === BUFFER_SIZE ? buffer : buffer.subarray(from, to), () => {
             inFlight--;
             giveBack(buffer);
             settle();
           });
         }
       } finally {
+        // gone before the preloaded block went out: its buffer goes back (its fd is this `fd`)
+        if (first !== undefined) giveBack(first.buffer);
+        first = undefined;
         // an fd handed over by the stream is the stream's to close
         if (span.fd === undefined) await closeFile(fd);
       }

@@ -1,6 +1,7 @@
 // The Store interface: what the engine needs from a local tier. Drivers
 // (fs/ embedded, s3/ for MinIO or Ceph RGW) implement it; none imports the engine.
 import type { Readable } from "node:stream";
+import type { BlockCheck } from "../block-crc.js";
 
 /**
  * A read stream that is nothing but spans of files may carry them under this
@@ -10,16 +11,32 @@ import type { Readable } from "node:stream";
  */
 export const FILE_SPANS = Symbol("s3-overlay.fileSpans");
 
-/** `end` inclusive; `fd`, when set, is already open and owned by the stream (closed when it is destroyed). */
+/**
+ * `end` inclusive; `fd`, when set, is already open and owned by the stream (closed when it is destroyed).
+ * With `check`, the consumer reads the whole blocks covering [start, end] and sends
+ * nothing of a block that fails its CRC32 (throwing CorruptBlockError instead).
+ */
 export interface FileSpan {
   path: string;
   fd?: number;
   start: number;
   end: number;
+  check?: BlockCheck;
 }
 
 export function fileSpansOf(stream: Readable): FileSpan[] | undefined {
   return (stream as Readable & { [FILE_SPANS]?: FileSpan[] })[FILE_SPANS];
+}
+
+/**
+ * A read stream of an object may carry, under this symbol, what to call when a
+ * consumer finds its bytes corrupt (a CorruptBlockError): the engine's handling
+ * (count, log, drop a mirror or mark a client write). Resolves once handled.
+ */
+export const ON_CORRUPT = Symbol("s3-overlay.onCorrupt");
+
+export function onCorruptOf(stream: Readable): ((error: Error) => Promise<void>) | undefined {
+  return (stream as Readable & { [ON_CORRUPT]?: (error: Error) => Promise<void> })[ON_CORRUPT];
 }
 
 export type ChecksumAlgorithm = "CRC32" | "CRC32C" | "CRC64NVME" | "SHA1" | "SHA256";
@@ -222,6 +239,9 @@ export interface Store {
    * Streams exactly the version described by `info` (or the range of it). If that
    * version was replaced or deleted before the stream opened, the stream errors
    * with S3Error NoSuchKey; readers that already opened it keep reading it.
+   * Bytes with block checksums are verified (see FileSpan.check; a stream read
+   * as a stream errors with CorruptBlockError). Throws S3Error InternalError at
+   * once for a version already known to be corrupt (markCorrupt).
    */
   readObject(info: ObjectInfo, range?: ByteRange): Readable;
   /** Streams `body` to a temporary place; rejects (leaving nothing behind) if `body` errors. */
@@ -230,7 +250,7 @@ export interface Store {
    * Takes over a complete file (e.g. a miss-fill's spool file, on the same
    * filesystem as the store when possible) as staged data; the file is moved, not copied.
    */
-  adoptFile(path: string): Promise<StagedData>;
+  adoptFile(path: string, blockCrcs?: number[]): Promise<StagedData>;
   /** Makes the staged bytes (concatenated in order) visible as bucket/key, atomically replacing any previous version. */
   commitObject(bucket: string, key: string, data: StagedData[], meta: NewObject): Promise<ObjectInfo>;
   /** A new object sharing the bytes of `source` (no data copy where the driver can). */
@@ -300,6 +320,17 @@ export interface Store {
   /** Until when a remembered remote 404 holds; undefined if none or expired. */
   absentUntil(bucket: string, key: string): Promise<Date | undefined>;
   forgetAbsent(bucket: string, key: string): Promise<void>;
+
+  /**
+   * Integrity, for stores that keep block checksums (the embedded one; an S3
+   * tier relies on its own): remembers that this version's stored bytes are
+   * corrupt, so reads answer an error instead of sending them.
+   */
+  markCorrupt?(info: ObjectInfo): Promise<void>;
+  /** How many of the version's data files have no block checksums (written before they existed). */
+  uncheckedFiles?(info: ObjectInfo): Promise<number>;
+  /** Computes and records block checksums for those files, from the bytes as they are now. */
+  recordChecks?(info: ObjectInfo): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -88,6 +88,47 @@ async function bigTransfers({ bigFile, sizeBytes, trials, serve }) {
   }
 }
 
+/**
+ * Issue 10 item 3: the cost of verifying every 1 MiB block of a GET hit. The same
+ * 1 GiB object from `serve` (verified) and from a second serve started with
+ * S3_OVERLAY_UNVERIFIED_READS=1 (bench-only switch) on its own data dir.
+ */
+async function verifiedGets({ workDir, bigFile, sizeBytes, trials, serve }) {
+  const unverified = await startS3Overlay({ dataDir: join(workDir, "local-data-unverified"), env: { S3_OVERLAY_UNVERIFIED_READS: "1" } });
+  try {
+    const urls = [];
+    for (const endpoint of [serve.endpoint, unverified.endpoint]) {
+      const client = s3Client(endpoint, LOCAL_CREDENTIALS);
+      await createBucket(client, BUCKET);
+      if (endpoint === unverified.endpoint) {
+        const { bytes } = await timePut(await presignPut(client, BUCKET, "big"), bigFile);
+        if (bytes !== sizeBytes) throw new Error(`PUT to the unverified serve: ${bytes} bytes`);
+      }
+      urls.push(await presignGet(client, BUCKET, "big"));
+      client.destroy();
+    }
+    flushWrites();
+    const agent = benchAgent();
+    for (const url of urls) await timeGet(url, { dispatcher: agent });
+    const showRate = (result) => mbps(result.bytes, result.seconds);
+    const gets = await interleave(trials, () => timeGet(urls[0], { dispatcher: agent }), () => timeGet(urls[1], { dispatcher: agent }), { label: "GET verified/unverified", show: showRate });
+    await agent.close();
+    const verifiedRate = median(gets.overlay.map(throughput));
+    const unverifiedRate = median(gets.baseline.map(throughput));
+    return [
+      resultRow(`local: GET ${(sizeBytes / 2 ** 20).toFixed(0)} MiB hit, block CRC32s verified (median of ${trials})`, {
+        overlay: mbps(verifiedRate, 1),
+        baseline: `${mbps(unverifiedRate, 1)} (same, unverified)`,
+        ratio: verifiedRate / unverifiedRate,
+        target: ">= 0.85x",
+        pass: verifiedRate / unverifiedRate >= 0.85,
+      }),
+    ];
+  } finally {
+    await unverified.stop();
+  }
+}
+
 /** 4 KiB GETs at 32 connections, 256 presigned keys round-robin. Returns result rows. */
 async function smallGets({ workDir, trials, serve, durationSec }) {
   const smallFile = await makeFile(join(workDir, "small.bin"), SMALL_SIZE);
@@ -135,6 +176,7 @@ export async function benchLocal({ workDir, bigFile, sizeBytes, trials, smallDur
   try {
     return [
       ...(await attempt("local: big GET/PUT", () => bigTransfers({ bigFile, sizeBytes, trials, serve }))),
+      ...(await attempt("local: verified GET", () => verifiedGets({ workDir, bigFile, sizeBytes, trials, serve }))),
       ...(await attempt("local: small GETs", () => smallGets({ workDir, trials, serve, durationSec: smallDurationSec }))),
     ];
   } finally {

@@ -1,7 +1,8 @@
 // The pooled-buffer file sender, through a real node:http server and client:
 // bytes of several spans arrive in order, the owning stream is always
 // destroyed (at the end, on a client abort, on a short file), and a file that
-// ends early aborts the response instead of sending a short 200.
+// ends early aborts the response instead of sending a short 200. Checked spans
+// are read in whole blocks and a block that fails its CRC is never sent.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -12,7 +13,9 @@ import { PassThrough } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileSpansBody } from "../../src/server/send-file.js";
-import type { FileSpan } from "../../src/store/types.js";
+import { ON_CORRUPT, type FileSpan } from "../../src/store/types.js";
+import { BlockCrcs, CorruptBlockError, type BlockCheck } from "../../src/block-crc.js";
+import { S3Error } from "../../src/s3/errors.js";
 
 const MiB = 1 << 20;
 let dir: string;
@@ -32,12 +35,13 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Serves one response made of `spans`; resolves with the owner stream once the server is listening. */
-async function serveSpans(spans: FileSpan[], length: number) {
+async function serveSpans(spans: FileSpan[], length: number, reported: Error[] = []) {
   const owner = new PassThrough();
+  Object.assign(owner, { [ON_CORRUPT]: async (error: Error) => void reported.push(error) });
   const destroyed = new Promise<void>((resolve) => owner.once("close", () => resolve()));
   const server = http.createServer((_req, res) => {
     res.writeHead(200, { "content-length": String(length) });
-    fileSpansBody(spans, owner, "GET /test").pipe(res);
+    void fileSpansBody(spans, owner, "GET /test").then((body) => body.pipe(res));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
@@ -114,4 +118,51 @@ describe("fileSpansBody", () => {
       await served.close();
     }
   });
+
+  it("checked spans send exactly the range, reading the whole blocks around it", async () => {
+    const served = await serveSpans([{ path: fileB, start: MiB - 3, end: 3 * MiB + 2, check: checkOf(dataB) }], 2 * MiB + 6);
+    try {
+      const { body, error } = await readAll(await get(served.port));
+      expect(error).toBeUndefined();
+      expect(body.equals(dataB.subarray(MiB - 3, 3 * MiB + 3))).toBe(true);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it("a block that fails its CRC after the headers aborts the response and reports it to the stream's owner", async () => {
+    const wrong = checkOf(dataB);
+    wrong.crcs[2] = (wrong.crcs[2]! + 1) >>> 0;
+    const reported: Error[] = [];
+    const served = await serveSpans([{ path: fileB, start: 0, end: dataB.length - 1, check: wrong }], dataB.length, reported);
+    try {
+      const { body, error } = await readAll(await get(served.port));
+      expect(error).toBeDefined();
+      expect(body.length).toBeLessThanOrEqual(2 * MiB);
+      await served.destroyed;
+      expect(reported[0]).toBeInstanceOf(CorruptBlockError);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it("a first block that fails its CRC is an S3 InternalError before any header, handled first", async () => {
+    const wrong = checkOf(dataA);
+    wrong.crcs[1] = (wrong.crcs[1]! + 1) >>> 0;
+    const owner = new PassThrough();
+    const reported: Error[] = [];
+    Object.assign(owner, { [ON_CORRUPT]: async (error: Error) => void reported.push(error) });
+    const failure = await fileSpansBody([{ path: fileA, start: MiB + 5, end: MiB + 9, check: wrong }], owner, "GET /b/k").catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(S3Error);
+    expect((failure as S3Error).code).toBe("InternalError");
+    expect((failure as S3Error).message).toMatch("b/k");
+    expect(reported).toHaveLength(1);
+    expect(owner.destroyed).toBe(true);
+  });
 });
+
+function checkOf(data: Buffer): BlockCheck {
+  const crcs = new BlockCrcs();
+  crcs.update(data);
+  return { blockSize: MiB, crcs: crcs.finish(), size: data.length };
+}

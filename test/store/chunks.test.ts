@@ -424,7 +424,7 @@ describe("chunks across reopen and crashes", () => {
     // turn it back into a version 1 catalog
     const db = new Database(join(dir, "catalog.db"));
     db.exec("DROP INDEX objects_by_access; ALTER TABLE objects DROP COLUMN last_access; ALTER TABLE blob_refs DROP COLUMN size;"); // version 3
-    db.exec("DROP TABLE chunks; ALTER TABLE objects DROP COLUMN chunk_size; PRAGMA user_version = 1;");
+    db.exec("DROP TRIGGER blob_checks_follow_refs; DROP TABLE blob_checks; DROP TABLE chunks; ALTER TABLE objects DROP COLUMN chunk_size; PRAGMA user_version = 1;");
     db.close();
 
     const upgraded = await openFsStore(dir);
@@ -435,7 +435,7 @@ describe("chunks across reopen and crashes", () => {
     expect(await upgraded.putChunk(chunkKey(0), await upgraded.stage(bodyOf(content)), crcOf(content))).toBe(true);
     await upgraded.close();
     const reader = new Database(join(dir, "catalog.db"), { readonly: true });
-    expect(reader.pragma("user_version", { simple: true })).toBe(3);
+    expect(reader.pragma("user_version", { simple: true })).toBe(4);
     reader.close();
   });
 
@@ -445,6 +445,6 @@ describe("chunks across reopen and crashes", () => {
     const db = new Database(join(dir, "catalog.db"));
     db.pragma("user_version = 9");
     db.close();
-    await expect(openFsStore(dir)).rejects.toThrow("has catalog version 9; this s3-overlay knows up to 3");
+    await expect(openFsStore(dir)).rejects.toThrow("has catalog version 9; this s3-overlay knows up to 4");
   });
 });

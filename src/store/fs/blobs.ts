@@ -4,12 +4,13 @@
 // Ids are random hex, never derived from keys, so no key can name a path.
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, openSync } from "node:fs";
-import { copyFile, mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { errors } from "../../s3/errors.js";
-import { FILE_SPANS, type ByteRange } from "../types.js";
+import { FILE_SPANS, type ByteRange, type FileSpan } from "../types.js";
+import { BlockCrcs, blockExtent, blockMatches, CorruptBlockError, type BlockCheck } from "../../block-crc.js";
 
 /** One data file of an object, in the order the object's bytes are read back. */
 export interface BlobRef {
@@ -70,19 +71,33 @@ export class BlobFiles {
     }
   }
 
-  /** Streams `body` to a new file in tmp/; on any failure removes it and rejects. */
-  async stage(body: Readable): Promise<{ id: string; size: number }> {
+  /** Streams `body` to a new file in tmp/, with its block CRCs; on any failure removes it and rejects. */
+  async stage(body: Readable): Promise<{ id: string; size: number; crcs: number[] }> {
     const id = newId();
     const path = this.tmpPath(id);
     const file = createWriteStream(path, { highWaterMark: CHUNK });
+    const crcs = new BlockCrcs();
     try {
-      await pipeline(body, file);
+      // checksums of the bytes as received, before they touch the disk
+      await pipeline(body, async function* (source: AsyncIterable<Buffer>) {
+        for await (const data of source) {
+          crcs.update(data);
+          yield data;
+        }
+      }, file);
     } catch (error) {
       await rm(path, { force: true });
       throw error;
     }
     this.staged.set(id, file.bytesWritten);
-    return { id, size: file.bytesWritten };
+    return { id, size: file.bytesWritten, crcs: crcs.finish() };
+  }
+
+  /** Block CRCs of a published blob's bytes as they are now (verify --repair of blobs written before checksums). */
+  async computeCrcs(id: string): Promise<number[]> {
+    const crcs = new BlockCrcs();
+    for await (const data of createReadStream(this.blobPath(id), { highWaterMark: CHUNK })) crcs.update(data as Buffer);
+    return crcs.finish();
   }
 
   /**
@@ -139,12 +154,17 @@ export class BlobFiles {
    * Streams the bytes `range` (inclusive, already within the object) of the
    * concatenation of `blobs`. The blobs are pinned from this call until the stream
    * closes, so replacing or deleting the object meanwhile does not cut it short.
+   * `checks[i]`: block checksums of blobs[i], verified on the way (whole blocks are read).
    */
-  read(blobs: BlobRef[], range: ByteRange, key: string): Readable {
+  read(blobs: BlobRef[], range: ByteRange, key: string, checks: (BlockCheck | undefined)[] = []): Readable {
     const segments = segmentsOf(blobs, range);
     for (const { id } of segments) this.readers.set(id, (this.readers.get(id) ?? 0) + 1);
-    const paths = segments.map((segment) => ({ ...segment, path: this.blobPath(segment.id) }));
-    if (paths.length === 1) {
+    const paths: FileSpan[] = segments.map(({ index, start, end }) => {
+      const span: FileSpan = { path: this.blobPath(blobs[index]!.id), start, end };
+      if (checks[index] !== undefined) span.check = checks[index];
+      return span;
+    });
+    if (paths.length === 1 && paths[0]!.check === undefined) {
       // the common case, a single file: its own read stream, with nothing in between (measured faster)
       const { path, start, end } = paths[0]!;
       let fd: number;
@@ -160,9 +180,10 @@ export class BlobFiles {
       return Object.assign(stream, { [FILE_SPANS]: [{ path, fd, start, end }] });
     }
     async function* bytes(): AsyncGenerator<Buffer> {
-      for (const { path, start, end } of paths) {
+      for (const span of paths) {
         try {
-          yield* createReadStream(path, { start, end, highWaterMark: CHUNK });
+          if (span.check) yield* verifiedBytes(span, span.check);
+          else yield* createReadStream(span.path, { start: span.start, end: span.end, highWaterMark: CHUNK });
         } catch (error) {
           throw (error as NodeJS.ErrnoException).code === "ENOENT" ? errors.noSuchKey(key) : error;
         }
@@ -170,7 +191,7 @@ export class BlobFiles {
     }
     const stream = Readable.from(bytes(), { objectMode: false, highWaterMark: CHUNK });
     stream.once("close", () => this.release(segments.map((segment) => segment.id)));
-    return Object.assign(stream, { [FILE_SPANS]: paths.map(({ path, start, end }) => ({ path, start, end })) });
+    return Object.assign(stream, { [FILE_SPANS]: paths });
   }
 
   private release(ids: string[]): void {
@@ -192,14 +213,31 @@ export class BlobFiles {
 }
 
 /** The part of each blob that `range` covers, as inclusive offsets inside that blob. */
-function segmentsOf(blobs: BlobRef[], range: ByteRange): { id: string; start: number; end: number }[] {
+function segmentsOf(blobs: BlobRef[], range: ByteRange): { id: string; index: number; start: number; end: number }[] {
   const segments = [];
   let offset = 0;
-  for (const { id, size } of blobs) {
+  for (const [index, { id, size }] of blobs.entries()) {
     const start = Math.max(range.start, offset);
     const end = Math.min(range.end, offset + size - 1);
-    if (start <= end) segments.push({ id, start: start - offset, end: end - offset });
+    if (start <= end) segments.push({ id, index, start: start - offset, end: end - offset });
     offset += size;
   }
   return segments;
+}
+
+/** The span's bytes, read in whole blocks, each checked before any of it is yielded. */
+async function* verifiedBytes(span: FileSpan, check: BlockCheck): AsyncGenerator<Buffer> {
+  const file = await open(span.path, "r");
+  try {
+    const extent = blockExtent(check, span.start, span.end);
+    for (let position = extent.start; position <= extent.end; position += check.blockSize) {
+      const buffer = Buffer.allocUnsafe(Math.min(check.blockSize, extent.end - position + 1));
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+      const index = position / check.blockSize;
+      if (!blockMatches(check, index, buffer.subarray(0, bytesRead))) throw new CorruptBlockError(span.path, index);
+      yield buffer.subarray(Math.max(span.start, position) - position, Math.min(span.end + 1, position + buffer.length) - position);
+    }
+  } finally {
+    await file.close();
+  }
 }

@@ -23,6 +23,7 @@ import type {
 } from "../types.js";
 import type { BlobRef } from "./blobs.js";
 import { keyRange, type KeyRange } from "./key-order.js";
+import { BLOB_CHECKS_SCHEMA } from "./blob-checks.js";
 
 // TEXT keys compare with BINARY collation, i.e. in UTF-8 byte order: the order S3 lists in.
 // This is version 1; UPGRADES bring it (or an older data dir) to SCHEMA_VERSION.
@@ -109,6 +110,8 @@ const UPGRADES = [
     UNION ALL SELECT blob, size FROM parts WHERE blob IS NOT NULL
     UNION ALL SELECT blob, size FROM chunks
   ) AS known WHERE blob_refs.id = known.id;`,
+  // Block checksums of blobs (blob-checks.ts); blobs of older versions have none.
+  BLOB_CHECKS_SCHEMA,
 ];
 
 const SCHEMA_VERSION = 1 + UPGRADES.length;
@@ -256,6 +259,11 @@ export class Catalog {
 
   close(): void {
     this.db.close();
+  }
+
+  /** For the modules that keep their own tables in this database (blob-checks.ts). */
+  get database(): Database.Database {
+    return this.db;
   }
 
   // Statements are prepared once and reused; dynamic ones (ranges) are keyed by their SQL.

@@ -32,6 +32,10 @@ import { BlobFiles, type BlobRef } from "./blobs.js";
 import { Catalog } from "./catalog.js";
 import { isWellFormedKey } from "./key-order.js";
 import { AbsentKeys } from "./absent-keys.js";
+import { BlobChecks, corruptObject } from "./blob-checks.js";
+
+// For the benchmark only (the cost of verification): send blobs without checking their blocks.
+const UNVERIFIED_READS = process.env.S3_OVERLAY_UNVERIFIED_READS === "1";
 
 /**
  * Opens the store in `dataDir` (created if missing), holding it exclusively for
@@ -41,14 +45,17 @@ export async function openFsStore(dataDir: string): Promise<FsStore> {
   await mkdir(dataDir, { recursive: true });
   const catalog = Catalog.open(dataDir);
   const files = new BlobFiles(dataDir);
+  let checks: BlobChecks;
   try {
     catalog.dropStrayChunks();
     await files.recover((shard) => catalog.referencedBlobs(shard));
+    checks = new BlobChecks(catalog.database);
+    checks.dropOrphans();
   } catch (error) {
     catalog.close();
     throw error;
   }
-  return new FsStore(catalog, files);
+  return new FsStore(catalog, files, checks);
 }
 
 /** Bytes in tmp/ of one store; used at most once (commit or putPart), after which discard() does nothing. */
@@ -59,6 +66,8 @@ class FsStagedData implements StagedData {
     readonly files: BlobFiles,
     readonly id: string,
     readonly size: number,
+    /** block CRCs of the bytes as they arrived; undefined: keep them unverified */
+    readonly crcs: number[] | undefined,
   ) {}
 
   get usable(): boolean {
@@ -83,6 +92,7 @@ export class FsStore implements Store {
   constructor(
     catalog: Catalog,
     private readonly files: BlobFiles,
+    private readonly checks: BlobChecks,
   ) {
     this.openCatalog = catalog;
   }
@@ -129,17 +139,19 @@ export class FsStore implements Store {
     if (stored === undefined) return failingStream(errors.noSuchKey(info.key));
     const size = stored.info.size;
     const wanted = range === undefined ? { start: 0, end: size - 1 } : { start: range.start, end: Math.min(range.end, size - 1) };
-    return this.files.read(stored.blobs, wanted, info.key);
+    const states = this.checks.states(stored.blobs);
+    if (states.some((state) => state.corrupt)) throw corruptObject(info);
+    return this.files.read(stored.blobs, wanted, info.key, UNVERIFIED_READS ? [] : states.map((state) => state.check));
   }
 
   async stage(body: Readable): Promise<StagedData> {
-    const { id, size } = await this.files.stage(body);
-    return new FsStagedData(this.files, id, size);
+    const { id, size, crcs } = await this.files.stage(body);
+    return new FsStagedData(this.files, id, size, crcs);
   }
 
-  async adoptFile(path: string): Promise<StagedData> {
+  async adoptFile(path: string, blockCrcs?: number[]): Promise<StagedData> {
     const { id, size } = await this.files.stageFile(path);
-    return new FsStagedData(this.files, id, size);
+    return new FsStagedData(this.files, id, size, blockCrcs);
   }
 
   /** A manifest (meta.chunkSize) takes no data; its size is meta.remote.size. */
@@ -150,7 +162,7 @@ export class FsStore implements Store {
     const blobs = await this.publish(staged);
     const size = meta.chunkSize === undefined ? staged.reduce((sum, part) => sum + part.size, 0) : meta.remote!.size;
     const info = describeObject(bucket, key, size, meta);
-    this.commitCatalog(blobs, () => this.catalog.putObject(info, blobs));
+    this.commitCatalog(blobs, () => this.catalog.putObject(info, blobs), staged);
     return info;
   }
 
@@ -200,7 +212,7 @@ export class FsStore implements Store {
     const blobs = await this.publish(staged);
     const part: PartInfo = { partNumber, size: data.size, etag: meta.etag, lastModified: new Date() };
     if (meta.checksum !== undefined) part.checksum = { ...meta.checksum };
-    this.commitCatalog(blobs, () => this.catalog.putPart(uploadId, part, blobs[0]));
+    this.commitCatalog(blobs, () => this.catalog.putPart(uploadId, part, blobs[0]), staged);
     return part;
   }
 
@@ -325,6 +337,21 @@ export class FsStore implements Store {
     return removed;
   }
 
+  // ---- integrity
+
+  async markCorrupt(info: ObjectInfo): Promise<void> {
+    this.checks.markCorrupt((this.catalog.getVersion(info)?.blobs ?? []).map((blob) => blob.id), Date.now());
+  }
+
+  async uncheckedFiles(info: ObjectInfo): Promise<number> {
+    return this.checks.unchecked(this.catalog.getVersion(info)?.blobs ?? []).length;
+  }
+
+  /** Blobs are immutable: their CRCs are computed from the files as they are, and kept while they are referenced. */
+  async recordChecks(info: ObjectInfo): Promise<number> {
+    return this.checks.recordMissing(this.catalog.getVersion(info)?.blobs ?? [], (id) => this.files.computeCrcs(id));
+  }
+
   // ---- helpers
 
   /** Claims staged data of this store; all are checked before any is claimed. */
@@ -358,10 +385,14 @@ export class FsStore implements Store {
     return blobs;
   }
 
-  /** Runs a catalog change that references the new `blobs`; deletes the blobs it made dead, or the new ones if it failed. */
-  private commitCatalog(blobs: BlobRef[], change: () => string[]): void {
+  /**
+   * Runs a catalog change that references the new `blobs`; deletes the blobs it made dead, or the new ones if it failed.
+   * The checksums of `staged` are written first (a row whose blob never got referenced is dropped at open).
+   */
+  private commitCatalog(blobs: BlobRef[], change: () => string[], staged: FsStagedData[] = []): void {
     let dead: string[];
     try {
+      for (const { id, size, crcs } of staged) if (size > 0 && crcs !== undefined) this.checks.put(id, crcs);
       dead = change();
     } catch (error) {
       this.files.remove(blobs.map((blob) => blob.id));
