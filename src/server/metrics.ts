@@ -64,6 +64,7 @@ function engineGauges(engine: Engine, registers: Registry[]): void {
     ["s3o_chunk_fetched_bytes_total", "bytes of chunks fetched from the remote", (c) => c.chunks.fetchedBytes],
     ["s3o_chunk_hits_total", "chunk reads answered from the store", (c) => c.chunks.hits],
     ["s3o_corrupt_refetched_total", "corrupt cached chunks detected and fetched again", (c) => c.chunks.corrupt],
+    ["s3o_corrupt_objects_total", "reads of whole stored objects whose bytes were corrupt (mirrors dropped and refetched, client writes answer 500)", (c) => c.corruptObjects],
   ];
   for (const [name, help, read] of series) {
     new Counter({ name, help, registers, collect() {

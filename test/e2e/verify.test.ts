@@ -120,6 +120,9 @@ describe.skipIf(TEST_TIER !== "embedded")("client writes with flipped bytes", ()
   it("status counts the corrupt objects; verify reports them and --repair never deletes client writes", async () => {
     const status = JSON.parse((await runCli(["status", "--json", "--data-dir", server.dataDir])).stdout);
     expect(status.server.counters.corruptObjects).toBeGreaterThanOrEqual(3);
+    // /metrics reads the same counter
+    const metrics = await (await fetch(`${server.endpoint}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^s3o_corrupt_objects_total ${status.server.counters.corruptObjects}$`, "m"));
     const good = patternBytes(3 * MiB, 6);
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: "good", Body: good }));
     // through the running serve's admin API
