@@ -13,8 +13,12 @@ const run = promisify(execFile);
 const built = existsSync(path.join(ROOT, "dist/cli/index.js"));
 // node:sqlite (Node 22.13+) is what the package runs on; it does not ship better-sqlite3
 const hasNodeSqlite = process.getBuiltinModule?.("node:sqlite") !== undefined;
-// npm, npx and the installed bin run on this test's node (CI runs the suite on two versions)
-const env = { ...cleanEnv(), PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}` };
+// npm, npx and the installed bin run on this test's node (CI runs the suite on two versions), and
+// without the npm_* settings `npm test` exports for this repo (its prefix among them)
+const env = {
+  ...Object.fromEntries(Object.entries(cleanEnv()).filter(([name]) => !name.toLowerCase().startsWith("npm_"))),
+  PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`,
+};
 
 interface PackedFile {
   path: string;
