@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import Database from "../../src/store/fs/sqlite.js";
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -398,11 +398,12 @@ describe("lifecycle", () => {
 
     // another process sees SQLite's exclusive lock too
     const probe = `
-      const Database = require("better-sqlite3");
-      try { new Database(process.argv[1], { timeout: 0 }).prepare("SELECT count(*) FROM buckets").get(); console.log("open"); }
-      catch (error) { console.log(error.code); }`;
-    const output = execFileSync(process.execPath, ["-e", probe, join(dir, "catalog.db")], { cwd: process.cwd(), encoding: "utf8" });
-    expect(output.trim()).toBe("SQLITE_BUSY");
+      const sqlite = process.getBuiltinModule("node:sqlite");
+      const open = (file) => (sqlite ? new sqlite.DatabaseSync(file, { timeout: 0 }) : new (require("better-sqlite3"))(file, { timeout: 0 }));
+      try { open(process.argv[1]).prepare("SELECT count(*) FROM buckets").get(); console.log("open"); }
+      catch (error) { console.log(error.message); }`;
+    const output = execFileSync(process.execPath, ["--no-warnings", "-e", probe, join(dir, "catalog.db")], { cwd: process.cwd(), encoding: "utf8" });
+    expect(output.trim()).toBe("database is locked");
 
     await store.close();
     const again = await openFsStore(dir); // the lock went with the first store

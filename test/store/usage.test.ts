@@ -1,6 +1,6 @@
 // Cache accounting (usage, diskUsage) and LRU eviction support (listCached, evict)
 // of the embedded store, on real temp dirs.
-import Database from "better-sqlite3";
+import Database from "../../src/store/fs/sqlite.js";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";

@@ -4,7 +4,7 @@
 // sizes that cache accounting and eviction work from. Every change is one short
 // synchronous transaction; methods that drop blob references return the ids no
 // longer referenced, for the caller to delete.
-import Database from "better-sqlite3";
+import Database from "./sqlite.js";
 import { join } from "node:path";
 import { errors, S3Error } from "../../s3/errors.js";
 import type {
