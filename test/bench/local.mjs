@@ -129,29 +129,65 @@ async function verifiedGets({ workDir, bigFile, sizeBytes, trials, serve }) {
   }
 }
 
+/** Writes the 256 small objects to a serve; returns their presigned GET URLs. */
+async function seedSmallKeys(endpoint) {
+  const client = s3Client(endpoint, LOCAL_CREDENTIALS);
+  await createBucket(client, BUCKET);
+  const keys = Array.from({ length: SMALL_KEYS }, (_, i) => `small/${String(i).padStart(4, "0")}`);
+  for (let i = 0; i < keys.length; i += 16) {
+    await Promise.all(keys.slice(i, i + 16).map((Key) => client.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: randomBytes(SMALL_SIZE) }))));
+  }
+  const urls = await Promise.all(keys.map((key) => presignGet(client, BUCKET, key)));
+  client.destroy();
+  return urls;
+}
+
+const pickLoad = (list) => ({ rps: median(list.map((r) => r.rps)), p50: median(list.map((r) => r.p50Ms)), p99: median(list.map((r) => r.p99Ms)) });
+const showLoad = (r) => `${r.rps.toFixed(0)} req/s (p50 ${ms(r.p50)}, p99 ${ms(r.p99)})`;
+
+/**
+ * Issue 11 item 6: what an access line per request costs. The same 4 KiB GETs
+ * against serve and a second serve logging every request in JSON (--access-log info).
+ */
+async function accessLogGets({ workDir, trials, serve, durationSec }) {
+  const logging = await startS3Overlay({ dataDir: join(workDir, "local-data-logging"), env: { S3_OVERLAY_ACCESS_LOG: "info", S3_OVERLAY_LOG_FORMAT: "json" } });
+  try {
+    const [quiet, logged] = [await seedSmallKeys(serve.endpoint), await seedSmallKeys(logging.endpoint)];
+    const load = (urls) => loadSmallGets({ urls, connections: SMALL_CONNECTIONS, durationSec });
+    await load(quiet);
+    await load(logged);
+    const results = await interleave(trials, () => load(logged), () => load(quiet), { label: "small GETs logged/quiet", show: (r) => `${r.rps.toFixed(0)} req/s` });
+    const withLog = pickLoad(results.overlay);
+    const without = pickLoad(results.baseline);
+    return [
+      resultRow(`local: 4 KiB GETs with an access line each (JSON), ${SMALL_CONNECTIONS} conns (median of ${trials})`, {
+        overlay: showLoad(withLog),
+        baseline: `${showLoad(without)} (same, no access log)`,
+        ratio: withLog.rps / without.rps,
+        target: ">= 0.90x",
+        pass: withLog.rps / without.rps >= 0.9,
+      }),
+    ];
+  } finally {
+    await logging.stop();
+  }
+}
+
 /** 4 KiB GETs at 32 connections, 256 presigned keys round-robin. Returns result rows. */
 async function smallGets({ workDir, trials, serve, durationSec }) {
   const smallFile = await makeFile(join(workDir, "small.bin"), SMALL_SIZE);
   const raw = await startRawServerProcess(smallFile);
   try {
-    const client = s3Client(serve.endpoint, LOCAL_CREDENTIALS);
-    const keys = Array.from({ length: SMALL_KEYS }, (_, i) => `small/${String(i).padStart(4, "0")}`);
-    for (let i = 0; i < keys.length; i += 16) {
-      await Promise.all(keys.slice(i, i + 16).map((Key) => client.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: randomBytes(SMALL_SIZE) }))));
-    }
-    const urls = await Promise.all(keys.map((key) => presignGet(client, BUCKET, key)));
-    client.destroy();
-
+    const urls = await seedSmallKeys(serve.endpoint);
     const load = (target) => loadSmallGets({ ...target, connections: SMALL_CONNECTIONS, durationSec });
     // a short warm-up on each side (JIT, connection pools)
     await load({ urls });
     await load({ url: () => raw.url });
     const results = await interleave(trials, () => load({ urls }), () => load({ url: () => raw.url }), { label: "small GETs", show: (r) => `${r.rps.toFixed(0)} req/s` });
 
-    const pick = (list) => ({ rps: median(list.map((r) => r.rps)), p50: median(list.map((r) => r.p50Ms)), p99: median(list.map((r) => r.p99Ms)) });
-    const overlay = pick(results.overlay);
-    const baseline = pick(results.baseline);
-    const show = (r) => `${r.rps.toFixed(0)} req/s (p50 ${ms(r.p50)}, p99 ${ms(r.p99)})`;
+    const overlay = pickLoad(results.overlay);
+    const baseline = pickLoad(results.baseline);
+    const show = showLoad;
     return [
       resultRow(`local: 4 KiB GETs, ${SMALL_CONNECTIONS} conns, ${durationSec} s (median of ${trials})`, {
         overlay: show(overlay),
@@ -178,6 +214,7 @@ export async function benchLocal({ workDir, bigFile, sizeBytes, trials, smallDur
       ...(await attempt("local: big GET/PUT", () => bigTransfers({ bigFile, sizeBytes, trials, serve }))),
       ...(await attempt("local: verified GET", () => verifiedGets({ workDir, bigFile, sizeBytes, trials, serve }))),
       ...(await attempt("local: small GETs", () => smallGets({ workDir, trials, serve, durationSec: smallDurationSec }))),
+      ...(await attempt("local: access log cost", () => accessLogGets({ workDir, trials, serve, durationSec: smallDurationSec }))),
     ];
   } finally {
     await serve.stop();

@@ -1,7 +1,7 @@
 // Block checksums of the embedded store's blobs: recorded at write, verified on
 // read (stream and file spans), per blob so multipart parts of any size and
 // shared copies work; data dirs from before them are upgraded and served unverified.
-import Database from "better-sqlite3";
+import Database from "../../src/store/fs/sqlite.js";
 import { openSync, readdirSync, readFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";

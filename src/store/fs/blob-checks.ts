@@ -6,7 +6,7 @@
 // A row goes when its blob's last reference does (a trigger on blob_refs), so
 // no catalog change needs to know about this table. A blob without a row was
 // written before checksums existed (or is a chunk, which the chunk cache checks).
-import type Database from "better-sqlite3";
+import type Database from "./sqlite.js";
 import { S3Error } from "../../s3/errors.js";
 import type { ObjectInfo } from "../types.js";
 import { BLOCK_SIZE, crcsFromBytes, crcsToBytes, type BlockCheck } from "../../block-crc.js";

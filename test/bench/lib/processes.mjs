@@ -26,11 +26,14 @@ async function spawnUntil(args, ready, env, timeoutMs = 30_000) {
   const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const exited = once(child, "exit");
+  let found;
   const match = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in ${timeoutMs} ms:\n${output}`)), timeoutMs);
     const onData = (chunk) => {
-      output += chunk;
-      const found = ready.exec(output);
+      // once ready, keep only the tail: a serve logging every request must not grow the bench's memory
+      output = found === undefined ? output + chunk : (output + chunk).slice(-65536);
+      if (found !== undefined) return;
+      found = ready.exec(output) ?? undefined;
       if (found) {
         clearTimeout(timer);
         resolve(found);
