@@ -58,7 +58,11 @@ function delimiterElement(delimiter: string | undefined, encode: (text: string) 
   return delimiter === undefined || delimiter === "" ? "" : element("Delimiter", encode(delimiter));
 }
 
-/** ListObjects (v1). `nextMarker` is sent by S3 only for a truncated listing with a delimiter. */
+/**
+ * ListObjects (v1). `nextMarker` is sent by S3 only for a truncated listing with a delimiter.
+ * With encoding-type=url, v1 echoes Prefix raw (only Delimiter, Marker, NextMarker, keys and
+ * common prefixes are encoded): botocore decodes just those, so an encoded Prefix reached boto3 users as "%0A".
+ */
 export function listObjectsV1Xml(
   params: ListObjectsParams & { marker: string },
   page: ListObjectsPage & { nextMarker?: string },
@@ -68,7 +72,7 @@ export function listObjectsV1Xml(
   return document(
     "ListBucketResult",
     element("Name", params.bucket) +
-      element("Prefix", encode(params.prefix)) +
+      element("Prefix", params.prefix) +
       element("Marker", encode(params.marker)) +
       (page.nextMarker === undefined ? "" : element("NextMarker", encode(page.nextMarker))) +
       element("MaxKeys", params.maxKeys) +

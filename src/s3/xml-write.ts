@@ -43,15 +43,16 @@ export function quotedEtag(etag: string): string {
 }
 
 /**
- * encoding-type=url as S3 applies it: every UTF-8 byte percent-encoded except
- * letters, digits and - _ . / *, and a space written as "+" (clients decode with
- * unquote_plus / URLDecoder, so a literal "+" is %2B).
+ * encoding-type=url: every UTF-8 byte percent-encoded except letters, digits and
+ * - _ . / * (the API reference's example: "test_file(3).png" is "test_file%283%29.png").
+ * A space is %20, which every client decoder (unquote, unquote_plus, URLDecoder,
+ * QueryUnescape) turns back into a space; "+" would survive plain unquote as a plus.
  */
 export function s3UrlEncode(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()~]|%20|%2F/g, (match) => URL_ENCODE_FIXUPS[match]!);
+  return encodeURIComponent(text).replace(/[!'()~]|%2F/g, (match) => URL_ENCODE_FIXUPS[match]!);
 }
 const URL_ENCODE_FIXUPS: Record<string, string> = {
-  "%20": "+", "%2F": "/", "!": "%21", "'": "%27", "(": "%28", ")": "%29", "~": "%7E",
+  "%2F": "/", "!": "%21", "'": "%27", "(": "%28", ")": "%29", "~": "%7E",
 };
 
 export function encoder(encodingType: "url" | undefined): (text: string) => string {

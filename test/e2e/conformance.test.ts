@@ -1,0 +1,67 @@
+// S3 conformance details (issue 13), each checked through a real client: the SDK
+// in its default configuration, boto3 (run as a Python child process) or raw signed HTTP.
+import { spawnSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  CreateBucketCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+} from "@aws-sdk/client-s3";
+import { ACCESS_KEY, SECRET_KEY, cleanEnv, startServer, type RunningServer } from "./harness.js";
+import { uniqueBucket } from "./sdk-helpers.js";
+
+let server: RunningServer;
+let s3: S3Client;
+let bucket: string;
+
+beforeAll(async () => {
+  server = await startServer();
+  s3 = server.client();
+  bucket = uniqueBucket("conform");
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+});
+
+afterAll(async () => {
+  s3?.destroy();
+  await server?.destroy();
+});
+
+/** A python with boto3: the pyenv one on the PATH, or Debian's. */
+const PYTHON = ["python3", "/usr/bin/python3"].find((python) => spawnSync(python, ["-c", "import boto3"]).status === 0);
+if (PYTHON === undefined && !process.env.CI) console.warn("conformance.test.ts: boto3 cases skipped (apt-get install python3-boto3)");
+
+/** Runs `body` (Python, with `s3` a boto3 client of the server) and returns what it printed as JSON. */
+function boto3(body: string): unknown {
+  const script = [
+    "import boto3, json, sys",
+    "from botocore.config import Config",
+    `s3 = boto3.client("s3", endpoint_url=${JSON.stringify(server.endpoint)}, region_name="us-east-1",`,
+    `    aws_access_key_id="${ACCESS_KEY}", aws_secret_access_key="${SECRET_KEY}", config=Config(s3={"addressing_style": "path"}))`,
+    body,
+  ].join("\n");
+  const result = spawnSync(PYTHON!, ["-c", script], { env: cleanEnv(), encoding: "utf8", timeout: 60_000 });
+  if (result.status !== 0) throw new Error(`boto3 script failed: ${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+describe("listing with encoding-type=url", () => {
+  test("a space is %20 and a plus %2B; letters, digits and - _ . / * stay as they are", async () => {
+    const keys = ["enc/a b", "enc/a+b", "enc/x(1)~!'", "enc/AZaz09-_.*"];
+    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "x" }));
+    const v2 = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "enc/", EncodingType: "url" }));
+    expect(v2.Contents?.map((c) => c.Key)).toEqual(["enc/AZaz09-_.*", "enc/a%20b", "enc/a%2Bb", "enc/x%281%29%7E%21%27"]);
+    const v1 = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: "enc/a ", EncodingType: "url" }));
+    expect(v1.Contents?.map((c) => c.Key)).toEqual(["enc/a%20b"]);
+  });
+
+  test.runIf(PYTHON)("boto3 (which asks for url encoding itself) lists a prefix holding a newline back raw in v1 and v2", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "nl/\nkey x", Body: "x" }));
+    const answer = boto3([
+      `v1 = s3.list_objects(Bucket="${bucket}", Prefix="nl/\\n", Delimiter=" ")`,
+      `v2 = s3.list_objects_v2(Bucket="${bucket}", Prefix="nl/\\n", Delimiter=" ")`,
+      "print(json.dumps([[r['Prefix'], r['Delimiter'], [p['Prefix'] for p in r['CommonPrefixes']]] for r in (v1, v2)]))",
+    ].join("\n"));
+    expect(answer).toEqual([
+      ["nl/\n", " ", ["nl/\nkey "]],
+      ["nl/\n", " ", ["nl/\nkey "]],
+    ]);
+  });
+});
