@@ -65,3 +65,18 @@ describe("listing with encoding-type=url", () => {
     ]);
   });
 });
+
+describe("ListObjectsV2 with an empty continuation-token", () => {
+  // S3 refuses it (boto3 and the SDK both send "continuation-token=" as given): minio#5931, localstack#3277
+  test.runIf(PYTHON)("is 400 InvalidArgument, as S3 answers boto3", () => {
+    const answer = boto3([
+      "from botocore.exceptions import ClientError",
+      "try:",
+      `    s3.list_objects_v2(Bucket="${bucket}", ContinuationToken="")`,
+      "    print(json.dumps('listed'))",
+      "except ClientError as e:",
+      "    print(json.dumps([e.response['ResponseMetadata']['HTTPStatusCode'], e.response['Error']['Code'], e.response['Error'].get('ArgumentName')]))",
+    ].join("\n"));
+    expect(answer).toEqual([400, "InvalidArgument", "continuation-token"]);
+  });
+});
