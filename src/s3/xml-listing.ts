@@ -2,13 +2,19 @@
 import type { BucketInfo, ObjectInfo, UploadInfo } from "../store/types.js";
 import { document, element, encoder, optional, ownerElement, quotedEtag, timestamp, type Owner } from "./xml-write.js";
 
-/** ListBuckets */
-export function listBucketsXml(buckets: BucketInfo[], owner: Owner): string {
+/**
+ * ListBuckets: Owner and Buckets as S3 has always sent them, then ContinuationToken
+ * (where the next page starts, only when truncated) and Prefix (echoed when sent).
+ */
+export function listBucketsXml(buckets: BucketInfo[], owner: Owner, page: { continuationToken?: string; prefix?: string } = {}): string {
   let list = "";
   for (const bucket of buckets) {
     list += `<Bucket>${element("Name", bucket.name)}${element("CreationDate", timestamp(bucket.createdAt))}${element("BucketRegion", bucket.region)}</Bucket>`;
   }
-  return document("ListAllMyBucketsResult", `${ownerElement("Owner", owner)}<Buckets>${list}</Buckets>`);
+  return document(
+    "ListAllMyBucketsResult",
+    `${ownerElement("Owner", owner)}<Buckets>${list}</Buckets>` + optional("ContinuationToken", page.continuationToken) + optional("Prefix", page.prefix),
+  );
 }
 
 /** One page of a listing: what the engine found. */

@@ -3,10 +3,10 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
-  CreateBucketCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+  CreateBucketCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from "@aws-sdk/client-s3";
 import { ACCESS_KEY, SECRET_KEY, cleanEnv, startServer, type RunningServer } from "./harness.js";
-import { uniqueBucket } from "./sdk-helpers.js";
+import { expectS3Error, uniqueBucket } from "./sdk-helpers.js";
 
 let server: RunningServer;
 let s3: S3Client;
@@ -78,5 +78,42 @@ describe("ListObjectsV2 with an empty continuation-token", () => {
       "    print(json.dumps([e.response['ResponseMetadata']['HTTPStatusCode'], e.response['Error']['Code'], e.response['Error'].get('ArgumentName')]))",
     ].join("\n"));
     expect(answer).toEqual([400, "InvalidArgument", "continuation-token"]);
+  });
+});
+
+describe("ListBuckets paging", () => {
+  const prefix = `lbp-${process.pid}-`;
+  const names = ["a", "b", "c", "d", "e"].map((suffix) => `${prefix}${suffix}`);
+
+  beforeAll(async () => {
+    for (const name of names) await s3.send(new CreateBucketCommand({ Bucket: name }));
+  });
+
+  test("max-buckets pages through continuation tokens; Prefix is echoed and BucketRegion is in every bucket", async () => {
+    const seen: string[] = [];
+    let token: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const answer = await s3.send(new ListBucketsCommand({ MaxBuckets: 2, Prefix: prefix, ContinuationToken: token }));
+      expect(answer.Prefix).toBe(prefix);
+      expect(answer.Buckets!.length).toBeLessThanOrEqual(2);
+      for (const found of answer.Buckets!) expect(found.BucketRegion).toBe("us-east-1");
+      seen.push(...answer.Buckets!.map((found) => found.Name!));
+      token = answer.ContinuationToken;
+      if (token === undefined) break;
+    }
+    expect(seen).toEqual(names);
+  });
+
+  test("bucket-region filters; without max-buckets every bucket comes in one answer without a token", async () => {
+    const all = await s3.send(new ListBucketsCommand({}));
+    expect(all.ContinuationToken).toBeUndefined();
+    expect(all.Prefix).toBeUndefined();
+    expect(all.Buckets!.map((found) => found.Name)).toEqual(expect.arrayContaining([...names, bucket]));
+    const elsewhere = await s3.send(new ListBucketsCommand({ BucketRegion: "eu-west-1" }));
+    expect(elsewhere.Buckets ?? []).toEqual([]);
+  });
+
+  test("a token this server did not issue is 400 InvalidArgument", async () => {
+    await expectS3Error(s3.send(new ListBucketsCommand({ MaxBuckets: 1, ContinuationToken: "not-a-token" })), 400, "InvalidArgument");
   });
 });
