@@ -61,6 +61,22 @@ export function deleteResultXml(deleted: DeletedEntry[], failed: DeleteErrorEntr
   return document("DeleteResult", body);
 }
 
+/** GetBucketVersioning of a bucket that was never versioned: no Status at all. */
+export function emptyVersioningXml(): string {
+  return document("VersioningConfiguration", "");
+}
+
+/** GetBucketAcl / GetObjectAcl: the owner's FULL_CONTROL grant, S3's default ("private") ACL. */
+export function ownerAclXml(owner: Owner): string {
+  const grantee =
+    `<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">` +
+    `${element("ID", owner.id)}${element("DisplayName", owner.displayName)}</Grantee>`;
+  return document(
+    "AccessControlPolicy",
+    `${ownerElement("Owner", owner)}<AccessControlList><Grant>${grantee}${element("Permission", "FULL_CONTROL")}</Grant></AccessControlList>`,
+  );
+}
+
 /** GetObjectTagging: objects here carry no tags. */
 export function emptyTaggingXml(): string {
   return document("Tagging", "<TagSet></TagSet>");

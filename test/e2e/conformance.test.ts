@@ -3,7 +3,10 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
-  CreateBucketCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+  CreateBucketCommand, DeleteBucketPolicyCommand, GetBucketAclCommand, GetBucketCorsCommand, GetBucketEncryptionCommand,
+  GetBucketLifecycleConfigurationCommand, GetBucketOwnershipControlsCommand, GetBucketPolicyCommand, GetBucketReplicationCommand,
+  GetBucketTaggingCommand, GetBucketVersioningCommand, GetBucketWebsiteCommand, GetObjectAclCommand, GetObjectLockConfigurationCommand,
+  GetPublicAccessBlockCommand, PutBucketVersioningCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from "@aws-sdk/client-s3";
 import { ACCESS_KEY, SECRET_KEY, cleanEnv, startServer, type RunningServer } from "./harness.js";
 import { expectS3Error, uniqueBucket } from "./sdk-helpers.js";
@@ -115,5 +118,54 @@ describe("ListBuckets paging", () => {
 
   test("a token this server did not issue is 400 InvalidArgument", async () => {
     await expectS3Error(s3.send(new ListBucketsCommand({ MaxBuckets: 1, ContinuationToken: "not-a-token" })), 400, "InvalidArgument");
+  });
+});
+
+describe("bucket configuration of an unconfigured bucket", () => {
+  test("GetBucketVersioning is 200 with no Status; bucket and object ACLs are the owner's FULL_CONTROL", async () => {
+    const versioning = await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+    expect(versioning.$metadata.httpStatusCode).toBe(200);
+    expect(versioning.Status).toBeUndefined();
+    expect(versioning.MFADelete).toBeUndefined();
+    const bucketAcl = await s3.send(new GetBucketAclCommand({ Bucket: bucket }));
+    expect(bucketAcl.Owner?.ID).toBeTruthy();
+    expect(bucketAcl.Grants).toEqual([
+      { Grantee: { Type: "CanonicalUser", ID: bucketAcl.Owner!.ID, DisplayName: bucketAcl.Owner!.DisplayName }, Permission: "FULL_CONTROL" },
+    ]);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "acl-object", Body: "x" }));
+    const objectAcl = await s3.send(new GetObjectAclCommand({ Bucket: bucket, Key: "acl-object" }));
+    expect(objectAcl.Grants).toEqual(bucketAcl.Grants);
+    await expectS3Error(s3.send(new GetObjectAclCommand({ Bucket: bucket, Key: "no-such-object" })), 404, "NoSuchKey");
+  });
+
+  const notFound: [string, () => Promise<unknown>][] = [
+    ["NoSuchBucketPolicy", () => s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))],
+    ["NoSuchCORSConfiguration", () => s3.send(new GetBucketCorsCommand({ Bucket: bucket }))],
+    ["NoSuchLifecycleConfiguration", () => s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }))],
+    ["NoSuchTagSet", () => s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))],
+    ["ServerSideEncryptionConfigurationNotFoundError", () => s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }))],
+    ["ObjectLockConfigurationNotFoundError", () => s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }))],
+    ["OwnershipControlsNotFoundError", () => s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket }))],
+    ["NoSuchPublicAccessBlockConfiguration", () => s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket }))],
+    ["NoSuchWebsiteConfiguration", () => s3.send(new GetBucketWebsiteCommand({ Bucket: bucket }))],
+    ["ReplicationConfigurationNotFoundError", () => s3.send(new GetBucketReplicationCommand({ Bucket: bucket }))],
+  ];
+  test.each(notFound)("%s (404)", async (code, call) => {
+    const error = await expectS3Error(call(), 404, code);
+    expect(error.error.BucketName).toBe(bucket);
+  });
+
+  test("a bucket that does not exist is NoSuchBucket, for every read", async () => {
+    const missing = uniqueBucket("missing");
+    await expectS3Error(s3.send(new GetBucketVersioningCommand({ Bucket: missing })), 404, "NoSuchBucket");
+    await expectS3Error(s3.send(new GetBucketAclCommand({ Bucket: missing })), 404, "NoSuchBucket");
+    await expectS3Error(s3.send(new GetBucketPolicyCommand({ Bucket: missing })), 404, "NoSuchBucket");
+    await expectS3Error(s3.send(new GetPublicAccessBlockCommand({ Bucket: missing })), 404, "NoSuchBucket");
+  });
+
+  test("writes stay 501 NotImplemented, saying so", async () => {
+    const put = await expectS3Error(s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } })), 501, "NotImplemented");
+    expect(put.error.message).toMatch(/\?versioning.*not implemented/);
+    await expectS3Error(s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket })), 501, "NotImplemented");
   });
 });
