@@ -6,7 +6,7 @@ import {
   CreateBucketCommand, DeleteBucketPolicyCommand, GetBucketAclCommand, GetBucketCorsCommand, GetBucketEncryptionCommand,
   GetBucketLifecycleConfigurationCommand, GetBucketOwnershipControlsCommand, GetBucketPolicyCommand, GetBucketReplicationCommand,
   GetBucketTaggingCommand, GetBucketVersioningCommand, GetBucketWebsiteCommand, GetObjectAclCommand, GetObjectLockConfigurationCommand,
-  GetPublicAccessBlockCommand, PutBucketVersioningCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+  GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, PutBucketVersioningCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from "@aws-sdk/client-s3";
 import { ACCESS_KEY, SECRET_KEY, cleanEnv, startServer, type RunningServer } from "./harness.js";
 import { expectS3Error, uniqueBucket } from "./sdk-helpers.js";
@@ -167,5 +167,21 @@ describe("bucket configuration of an unconfigured bucket", () => {
     const put = await expectS3Error(s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } })), 501, "NotImplemented");
     expect(put.error.message).toMatch(/\?versioning.*not implemented/);
     await expectS3Error(s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket })), 501, "NotImplemented");
+  });
+});
+
+describe("partNumber reads of an object uploaded in one piece", () => {
+  test("part 1 is the whole object as a 206 with Content-Range and no parts count; part 2 is 400 InvalidPart", async () => {
+    const stored = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "single-part", Body: "0123456789" }));
+    const part1 = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "single-part", PartNumber: 1 }));
+    expect(part1.$metadata.httpStatusCode).toBe(206);
+    expect(part1.ContentRange).toBe("bytes 0-9/10");
+    expect(part1.PartsCount).toBeUndefined();
+    expect(part1.ETag).toBe(stored.ETag);
+    expect(await part1.Body!.transformToString()).toBe("0123456789");
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "single-part", PartNumber: 1 }));
+    expect([head.$metadata.httpStatusCode, head.ContentLength]).toEqual([206, 10]);
+    await expectS3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: "single-part", PartNumber: 2 })), 400, "InvalidPart");
+    await expectS3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "single-part", PartNumber: 2 })), 400);
   });
 });
