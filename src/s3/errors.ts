@@ -73,11 +73,12 @@ export class S3Error extends Error {
   /** Extra response headers (e.g. ETag on 304, Content-Range on 416). */
   readonly headers: Record<string, string>;
 
-  constructor(code: string, message: string, details: Record<string, string> = {}, headers: Record<string, string> = {}) {
+  /** `status` only where S3 answers one code with several statuses (AuthorizationQueryParametersError). */
+  constructor(code: string, message: string, details: Record<string, string> = {}, headers: Record<string, string> = {}, status?: number) {
     super(message);
     this.name = "S3Error";
     this.code = code;
-    this.status = STATUS[code] ?? 400;
+    this.status = status ?? STATUS[code] ?? 400;
     this.details = details;
     this.headers = headers;
   }
