@@ -1,6 +1,8 @@
 // S3 conformance details (issue 13), each checked through a real client: the SDK
 // in its default configuration, boto3 (run as a Python child process) or raw signed HTTP.
 import { spawnSync } from "node:child_process";
+import zlib from "node:zlib";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   CreateBucketCommand, DeleteBucketPolicyCommand, GetBucketAclCommand, GetBucketCorsCommand, GetBucketEncryptionCommand,
@@ -183,5 +185,26 @@ describe("partNumber reads of an object uploaded in one piece", () => {
     expect([head.$metadata.httpStatusCode, head.ContentLength]).toEqual([206, 10]);
     await expectS3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: "single-part", PartNumber: 2 })), 400, "InvalidPart");
     await expectS3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "single-part", PartNumber: 2 })), 400);
+  });
+});
+
+describe("checksum mismatches are 400 BadDigest", () => {
+  const crc32 = (body: Buffer) => {
+    const digest = Buffer.alloc(4);
+    digest.writeUInt32BE(zlib.crc32(body));
+    return digest.toString("base64");
+  };
+
+  test("a presigned PUT whose signed x-amz-checksum-crc32 (a query parameter) does not match the body", async () => {
+    const url = await getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: "presigned-crc", ChecksumCRC32: crc32(Buffer.from("other")) }), {
+      expiresIn: 300,
+    });
+    expect(new URL(url).searchParams.get("x-amz-checksum-crc32")).toBeTruthy();
+    const response = await fetch(url, { method: "PUT", body: "the body" });
+    const text = await response.text();
+    expect([response.status, text.match(/<Code>(.*?)<\/Code>/)?.[1], text.match(/<Message>(.*?)<\/Message>/)?.[1]]).toEqual([
+      400, "BadDigest", "The CRC32 you specified did not match the calculated checksum.",
+    ]);
+    await expectS3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "presigned-crc" })), 404);
   });
 });

@@ -11,7 +11,7 @@ import { parseCopySource, parsePartNumber } from "../../s3/route.js";
 import type { ByteRange, ObjectInfo } from "../../store/types.js";
 import { bucketOf, header, keyOf, queryParam, type Handler, type S3Context } from "../context.js";
 import { xmlResponse, type S3Response } from "../respond.js";
-import { readSmallBody } from "./body.js";
+import { payloadHeaders, readSmallBody } from "./body.js";
 
 export const getObject: Handler = (context) => readObject(context, true);
 export const headObject: Handler = (context) => readObject(context, false);
@@ -64,7 +64,7 @@ export const putObject: Handler = async (context) => {
   const key = keyOf(context);
   validateKey(key);
   refuseTagging(context);
-  const plan = planPayload(context.headers, context.auth);
+  const plan = planPayload(payloadHeaders(context), context.auth);
   const contentHeaders = contentHeadersFrom(context.headers);
   const userMetadata = parseUserMetadata(context.headers);
   const payload = decodePayload(context.req, plan);
