@@ -7,6 +7,7 @@ import { finished, Transform, type Readable, type TransformCallback } from "node
 import type { ChecksumAlgorithm } from "../store/types.js";
 import { algorithmOfHeader, checksumHeaderName, createChecksum, DIGEST_LENGTH, parseChecksumAlgorithm, type IncrementalChecksum } from "./checksums.js";
 import { isS3Error, S3Error } from "./errors.js";
+import { withoutAwsChunked } from "./headers.js";
 import { EMPTY_SHA256, headerValue, hmacHex, signaturesEqual, type AuthResult, type StreamingContext } from "./sigv4.js";
 import { md5, type Md5 } from "../digests.js";
 
@@ -48,7 +49,6 @@ export function planPayload(headers: Headers, auth: AuthResult): PayloadPlan {
     .map((encoding) => encoding.trim())
     .filter((encoding) => encoding !== "");
   const awsChunked = encodings.some((encoding) => encoding.toLowerCase() === "aws-chunked");
-  const storedEncodings = encodings.filter((encoding) => encoding.toLowerCase() !== "aws-chunked");
   const isChunked = mode.startsWith("streaming-") || awsChunked;
   if (isChunked && mode === "signed") {
     throw new S3Error("InvalidArgument", "aws-chunked bodies need a STREAMING-* or UNSIGNED-PAYLOAD x-amz-content-sha256", {
@@ -80,7 +80,7 @@ export function planPayload(headers: Headers, auth: AuthResult): PayloadPlan {
     sha256: mode === "signed" ? auth.payload.sha256 : undefined,
     md5: parseContentMd5(headerValue(headers, "content-md5")),
     checksum: planChecksum(headers, trailers),
-    contentEncoding: storedEncodings.length > 0 ? storedEncodings.join(",") : undefined,
+    contentEncoding: withoutAwsChunked(headerValue(headers, "content-encoding") ?? ""),
   };
   return plan;
 }

@@ -1,6 +1,7 @@
 // S3 conformance details (issue 13), each checked through a real client: the SDK
 // in its default configuration, boto3 (run as a Python child process) or raw signed HTTP.
 import { spawnSync } from "node:child_process";
+import { Readable } from "node:stream";
 import zlib from "node:zlib";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -206,5 +207,17 @@ describe("checksum mismatches are 400 BadDigest", () => {
       400, "BadDigest", "The CRC32 you specified did not match the calculated checksum.",
     ]);
     await expectS3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "presigned-crc" })), 404);
+  });
+});
+
+describe("Content-Encoding", () => {
+  test("is stored as sent minus aws-chunked, byte for byte", async () => {
+    // a stream body makes the SDK upload aws-chunked, adding that encoding to the header
+    const body = Buffer.from("encoded bytes");
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "encoded/stream", Body: Readable.from([body]), ContentLength: body.length, ContentEncoding: "deflate, gzip" }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "encoded/plain", Body: body, ContentEncoding: "deflate, gzip" }));
+    for (const key of ["encoded/stream", "encoded/plain"]) {
+      expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentEncoding, key).toBe("deflate, gzip");
+    }
   });
 });

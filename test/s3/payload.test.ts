@@ -334,6 +334,8 @@ describe("planPayload header validation", () => {
     expect(planPayload({ "x-amz-decoded-content-length": "1", "content-encoding": "aws-chunked, gzip" }, chunkedAuth).contentEncoding).toBe("gzip");
     expect(planPayload({ "x-amz-decoded-content-length": "1", "content-encoding": "aws-chunked" }, chunkedAuth).contentEncoding).toBeUndefined();
     expect(planPayload({ "content-length": "1", "content-encoding": "br" }, UNSIGNED).contentEncoding).toBe("br");
+    expect(planPayload({ "x-amz-decoded-content-length": "1", "content-encoding": "aws-chunked, deflate, gzip" }, chunkedAuth).contentEncoding).toBe("deflate, gzip");
+    expect(planPayload({ "x-amz-decoded-content-length": "1", "content-encoding": "deflate,  aws-chunked ,gzip" }, chunkedAuth).contentEncoding).toBe("deflate,gzip");
   });
 });
 
