@@ -6,10 +6,10 @@ import zlib from "node:zlib";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
-  CreateBucketCommand, DeleteBucketPolicyCommand, GetBucketAclCommand, GetBucketCorsCommand, GetBucketEncryptionCommand,
+  CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketPolicyCommand, GetBucketAclCommand, GetBucketCorsCommand, GetBucketEncryptionCommand,
   GetBucketLifecycleConfigurationCommand, GetBucketOwnershipControlsCommand, GetBucketPolicyCommand, GetBucketReplicationCommand,
   GetBucketTaggingCommand, GetBucketVersioningCommand, GetBucketWebsiteCommand, GetObjectAclCommand, GetObjectLockConfigurationCommand,
-  GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, PutBucketVersioningCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+  GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, PutBucketVersioningCommand, UploadPartCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from "@aws-sdk/client-s3";
 import { ACCESS_KEY, SECRET_KEY, cleanEnv, startServer, type RunningServer } from "./harness.js";
 import { expectS3Error, uniqueBucket } from "./sdk-helpers.js";
@@ -219,5 +219,33 @@ describe("Content-Encoding", () => {
     for (const key of ["encoded/stream", "encoded/plain"]) {
       expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentEncoding, key).toBe("deflate, gzip");
     }
+  });
+});
+
+describe("conditional writes with If-None-Match naming an ETag", () => {
+  // S3 takes only "*" here; an ETag is 501 (measured against S3 in aws-sdk-ruby#3144), and nothing is written
+  const expectRefused = async (promise: Promise<unknown>) => {
+    const error = await expectS3Error(promise, 501, "NotImplemented");
+    expect(error.error.Header).toBe("If-None-Match");
+    expect(error.error.additionalMessage).toBe("We don't accept the provided value of If-None-Match header for this API");
+  };
+
+  test("PutObject is 501 NotImplemented naming the header, and the object stays as it was", async () => {
+    const first = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "inm/put", Body: "first" }));
+    await expectRefused(s3.send(new PutObjectCommand({ Bucket: bucket, Key: "inm/put", Body: "second", IfNoneMatch: first.ETag })));
+    await expectRefused(s3.send(new PutObjectCommand({ Bucket: bucket, Key: "inm/absent", Body: "x", IfNoneMatch: '"0123456789abcdef0123456789abcdef"' })));
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "inm/put" }));
+    expect(await got.Body!.transformToString()).toBe("first");
+    await expectS3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "inm/absent" })), 404);
+  });
+
+  test("CompleteMultipartUpload is 501 too, and the upload can still be completed", async () => {
+    const first = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "inm/mpu", Body: "first" }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: "inm/mpu" }));
+    const part = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: "inm/mpu", UploadId, PartNumber: 1, Body: "part" }));
+    const parts = { Parts: [{ PartNumber: 1, ETag: part.ETag }] };
+    await expectRefused(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: "inm/mpu", UploadId, MultipartUpload: parts, IfNoneMatch: first.ETag })));
+    const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: "inm/mpu", UploadId, MultipartUpload: parts }));
+    expect(done.ETag).toMatch(/-1"$/);
   });
 });
