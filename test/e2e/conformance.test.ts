@@ -9,7 +9,7 @@ import {
   CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketPolicyCommand, GetBucketAclCommand, GetBucketCorsCommand, GetBucketEncryptionCommand,
   GetBucketLifecycleConfigurationCommand, GetBucketOwnershipControlsCommand, GetBucketPolicyCommand, GetBucketReplicationCommand,
   GetBucketTaggingCommand, GetBucketVersioningCommand, GetBucketWebsiteCommand, GetObjectAclCommand, GetObjectLockConfigurationCommand,
-  GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, PutBucketVersioningCommand, UploadPartCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+  GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, ListPartsCommand, PutBucketVersioningCommand, UploadPartCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from "@aws-sdk/client-s3";
 import { ACCESS_KEY, SECRET_KEY, cleanEnv, startServer, type RunningServer } from "./harness.js";
 import { expectS3Error, uniqueBucket } from "./sdk-helpers.js";
@@ -247,5 +247,26 @@ describe("conditional writes with If-None-Match naming an ETag", () => {
     await expectRefused(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: "inm/mpu", UploadId, MultipartUpload: parts, IfNoneMatch: first.ETag })));
     const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: "inm/mpu", UploadId, MultipartUpload: parts }));
     expect(done.ETag).toMatch(/-1"$/);
+  });
+});
+
+describe("multipart retries and races", () => {
+  test("repeating CompleteMultipartUpload of an upload just completed, with the same parts, answers 200 with the same ETag", async () => {
+    const key = "mpu/retried";
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const part = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: "only part" }));
+    const parts = { Parts: [{ PartNumber: 1, ETag: part.ETag }] };
+    const first = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: parts }));
+    const again = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: parts }));
+    expect(again.$metadata.httpStatusCode).toBe(200);
+    expect([again.ETag, again.Key, again.Bucket]).toEqual([first.ETag, key, bucket]);
+    // other parts, or another key, are not a retry of that request
+    await expectS3Error(
+      s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"0123456789abcdef0123456789abcdef"' }] } })),
+      404, "NoSuchUpload",
+    );
+    await expectS3Error(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: "mpu/other", UploadId, MultipartUpload: parts })), 404, "NoSuchUpload");
+    // the upload itself is gone, as after any Complete
+    await expectS3Error(s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId })), 404, "NoSuchUpload");
   });
 });
