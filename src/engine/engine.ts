@@ -300,7 +300,9 @@ export class Engine {
     await this.requireUpload(bucket, key, uploadId);
     const staged = await this.store.stage(body);
     try {
-      return await this.store.putPart(uploadId, partNumber, staged, describe(staged));
+      // one part number commits at a time, in the order the bodies finished, so the last to finish is the part
+      // (an S3 tier takes the part, then its marker: two interleaved commits could pair one's bytes with the other's ETag)
+      return await this.keyLocks.run(`${uploadId}\npart ${partNumber}`, () => this.store.putPart(uploadId, partNumber, staged, describe(staged)));
     } catch (error) {
       await staged.discard();
       throw error;

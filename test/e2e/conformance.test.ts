@@ -1,7 +1,7 @@
 // S3 conformance details (issue 13), each checked through a real client: the SDK
 // in its default configuration, boto3 (run as a Python child process) or raw signed HTTP.
 import { spawnSync } from "node:child_process";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import zlib from "node:zlib";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -268,5 +268,24 @@ describe("multipart retries and races", () => {
     await expectS3Error(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: "mpu/other", UploadId, MultipartUpload: parts })), 404, "NoSuchUpload");
     // the upload itself is gone, as after any Complete
     await expectS3Error(s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId })), 404, "NoSuchUpload");
+  });
+
+  test("of two uploads of one part number overlapping in time, the one that finishes last is the part", async () => {
+    const key = "mpu/raced";
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const slowBytes = Buffer.alloc(64 * 1024, "a");
+    const slowBody = new PassThrough();
+    const slow = s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: slowBody, ContentLength: slowBytes.length }));
+    slowBody.write(slowBytes.subarray(0, 1024));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // started later, finished first
+    await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: "the quick one" }));
+    slowBody.end(slowBytes.subarray(1024));
+    const slowPart = await slow;
+    const listed = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId }));
+    expect(listed.Parts?.map((p) => [p.PartNumber, p.ETag, p.Size])).toEqual([[1, slowPart.ETag, slowBytes.length]]);
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: slowPart.ETag }] } }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(slowBytes)).toBe(true);
   });
 });
