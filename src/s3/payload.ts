@@ -14,8 +14,8 @@ import { md5, type Md5 } from "../digests.js";
 type Headers = Record<string, string | string[] | undefined>;
 
 export interface PayloadPlan {
-  /** bytes of object data the body must decode to */
-  decodedLength: number;
+  /** bytes of object data the body must decode to; undefined for a Transfer-Encoding: chunked body (any length) */
+  decodedLength: number | undefined;
   /** aws-chunked framing; undefined for a plain body */
   chunked?: {
     /** set when every chunk carries a chunk-signature (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]) */
@@ -58,8 +58,11 @@ export function planPayload(headers: Headers, auth: AuthResult): PayloadPlan {
   }
 
   const contentLength = parseLength(headers, "content-length");
-  if (contentLength === undefined && headers["transfer-encoding"] !== undefined && !isChunked) throw missingContentLength();
-  let decodedLength = contentLength ?? 0;
+  // S3 itself refuses a body of unknown length; here Transfer-Encoding: chunked streams in
+  // (Node removes the framing) and the object is as long as what arrives
+  const streamedChunked = contentLength === undefined && isTransferChunked(headers) && !isChunked;
+  if (contentLength === undefined && headers["transfer-encoding"] !== undefined && !isChunked && !streamedChunked) throw missingContentLength();
+  let decodedLength = streamedChunked ? undefined : contentLength ?? 0;
   if (isChunked) {
     const decoded = parseLength(headers, "x-amz-decoded-content-length");
     if (decoded === undefined) throw missingContentLength();
@@ -83,6 +86,12 @@ export function planPayload(headers: Headers, auth: AuthResult): PayloadPlan {
     contentEncoding: withoutAwsChunked(headerValue(headers, "content-encoding") ?? ""),
   };
   return plan;
+}
+
+/** Transfer-Encoding ends in "chunked" (the only framing HTTP/1.1 allows last). */
+function isTransferChunked(headers: Headers): boolean {
+  const codings = (headerValue(headers, "transfer-encoding") ?? "").split(",").map((coding) => coding.trim().toLowerCase());
+  return codings[codings.length - 1] === "chunked";
 }
 
 function signingFor(mode: AuthResult["payload"]["mode"], auth: AuthResult): StreamingContext | undefined {
@@ -192,7 +201,7 @@ abstract class VerifyingDecoder extends Transform {
   /** Passes object bytes downstream (no copy) and into the hashes. */
   protected pass(data: Buffer): void {
     this.size += data.length;
-    if (this.size > this.plan.decodedLength) throw incompleteBody();
+    if (this.plan.decodedLength !== undefined && this.size > this.plan.decodedLength) throw incompleteBody();
     this.md5.update(data);
     this.sha256?.update(data);
     this.checksum?.update(data);
@@ -213,7 +222,7 @@ abstract class VerifyingDecoder extends Transform {
 
   /** Final checks; `trailerChecksum` is the base64 value from the trailer, if the plan expects one there. */
   protected async verify(trailerChecksum?: string): Promise<void> {
-    if (this.size !== this.plan.decodedLength) throw incompleteBody();
+    if (this.plan.decodedLength !== undefined && this.size !== this.plan.decodedLength) throw incompleteBody();
     if (this.sha256 !== undefined) {
       const computed = this.sha256.digest("hex");
       if (computed !== this.plan.sha256) {

@@ -1,6 +1,8 @@
 // S3 conformance details (issue 13), each checked through a real client: the SDK
 // in its default configuration, boto3 (run as a Python child process) or raw signed HTTP.
 import { spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import http from "node:http";
 import { PassThrough, Readable } from "node:stream";
 import zlib from "node:zlib";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
@@ -13,6 +15,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { ACCESS_KEY, SECRET_KEY, cleanEnv, startServer, type RunningServer } from "./harness.js";
 import { expectS3Error, uniqueBucket } from "./sdk-helpers.js";
+import { sha256Hex, signHeaders } from "./raw-http.js";
 
 let server: RunningServer;
 let s3: S3Client;
@@ -287,5 +290,46 @@ describe("multipart retries and races", () => {
     await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: slowPart.ETag }] } }));
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     expect(Buffer.from(await got.Body!.transformToByteArray()).equals(slowBytes)).toBe(true);
+  });
+});
+
+describe("PUT with Transfer-Encoding: chunked and no Content-Length", () => {
+  /** Sends `pieces` one by one as a chunked body, signed with `payloadHash`. */
+  async function chunkedPut(path: string, pieces: Buffer[], payloadHash: string): Promise<{ status: number; etag?: string; body: string }> {
+    const headers = await signHeaders(server.endpoint, { method: "PUT", path, headers: { "transfer-encoding": "chunked" } }, { payloadHash });
+    const url = new URL(server.endpoint);
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: url.hostname, port: url.port, method: "PUT", path, headers, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, etag: res.headers.etag, body: Buffer.concat(chunks).toString() }));
+      });
+      req.on("error", reject);
+      const write = (index: number) => {
+        if (index === pieces.length) return req.end();
+        req.write(pieces[index], () => setTimeout(() => write(index + 1), 5));
+      };
+      write(0);
+    });
+  }
+
+  test("streams in (unsigned or with the body's sha256 signed): the object is the bytes that arrived", async () => {
+    const pieces = Array.from({ length: 12 }, () => randomBytes(300 * 1024));
+    const whole = Buffer.concat(pieces);
+    const md5 = createHash("md5").update(whole).digest("hex");
+    for (const [key, hash] of [["te/unsigned", "UNSIGNED-PAYLOAD"], ["te/signed", sha256Hex(whole)]] as const) {
+      const put = await chunkedPut(`/${bucket}/${key}`, pieces, hash);
+      expect([put.status, put.etag], put.body).toEqual([200, `"${md5}"`]);
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      expect(got.ContentLength).toBe(whole.length);
+      expect(Buffer.from(await got.Body!.transformToByteArray()).equals(whole)).toBe(true);
+    }
+  });
+
+  test("a signed sha256 that the bytes do not match is 400 XAmzContentSHA256Mismatch and stores nothing", async () => {
+    const put = await chunkedPut(`/${bucket}/te/mismatch`, [Buffer.from("some "), Buffer.from("bytes")], sha256Hex("other bytes"));
+    expect(put.status).toBe(400);
+    expect(put.body).toContain("<Code>XAmzContentSHA256Mismatch</Code>");
+    await expectS3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "te/mismatch" })), 404);
   });
 });

@@ -310,12 +310,20 @@ describe("plain bodies", () => {
   });
 });
 
+describe("planPayload of a Transfer-Encoding: chunked body", () => {
+  it("has no length to meet: the object is what arrives", () => {
+    expect(planPayload({ "transfer-encoding": "chunked" }, UNSIGNED).decodedLength).toBeUndefined();
+    expect(planPayload({ "transfer-encoding": "gzip, chunked" }, UNSIGNED).decodedLength).toBeUndefined();
+    expect(planPayload({ "transfer-encoding": "chunked", "content-length": "4" }, UNSIGNED).decodedLength).toBe(4);
+  });
+});
+
 describe("planPayload header validation", () => {
   const chunkedAuth: AuthResult = { accessKeyId: "k", region: "r", payload: { mode: "streaming-unsigned-trailer" } };
   it("rejects bad header combinations before reading", () => {
     expect(planError({ "content-length": "5", "content-md5": "nope" })).toBe("InvalidDigest");
     expect(planError({ "content-length": "5", "content-md5": Buffer.alloc(15).toString("base64") })).toBe("InvalidDigest");
-    expect(planError({ "transfer-encoding": "chunked" })).toBe("MissingContentLength");
+    expect(planError({ "transfer-encoding": "gzip" })).toBe("MissingContentLength");
     expect(planError({ "content-encoding": "aws-chunked" }, chunkedAuth)).toBe("MissingContentLength");
     expect(planError({ "content-length": "abc" })).toBe("InvalidArgument");
     expect(planError({ "content-length": "5", "x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-sha1": "AAAAAAAAAAAAAAAAAAAAAAAAAAA=" })).toBe("InvalidRequest");
