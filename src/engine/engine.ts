@@ -11,6 +11,7 @@ import type {
 import type { OverlaySettings } from "../config.js";
 import { listPage, mergedSource, sortedSource, type ListSource, type Page, type PageRequest } from "./listing.js";
 import { KeyedMutex, objectId } from "./mutex.js";
+import { RecentCompletions } from "./completions.js";
 import type { ChunkStats } from "./chunks.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
 import { Remote } from "./remote.js";
@@ -64,6 +65,7 @@ export interface EngineCounters {
 
 export class Engine {
   private readonly keyLocks = new KeyedMutex();
+  private readonly completions = new RecentCompletions();
   /** undefined in local mode (no remote configured); public for the cache commands (warm) */
   readonly overlay: Overlay | undefined;
   private readonly reads = { hits: 0, misses: 0, passes: 0 };
@@ -313,7 +315,9 @@ export class Engine {
     await this.requireUpload(bucket, key, uploadId);
     const staged = await this.store.stage(body);
     try {
-      return await this.store.putPart(uploadId, partNumber, staged, describe(staged));
+      // one part number commits at a time, in the order the bodies finished, so the last to finish is the part
+      // (an S3 tier takes the part, then its marker: two interleaved commits could pair one's bytes with the other's ETag)
+      return await this.keyLocks.run(`${uploadId}\npart ${partNumber}`, () => this.store.putPart(uploadId, partNumber, staged, describe(staged)));
     } catch (error) {
       await staged.discard();
       throw error;
@@ -340,6 +344,23 @@ export class Engine {
    * the object. The ETag is the MD5 of the parts' binary MD5s, then "-N".
    */
   async completeUpload(
+    bucket: string, key: string, uploadId: string, requested: CompletedPart[],
+    describe: (assembled: { etag: string; partSizes: number[]; upload: UploadInfo; parts: PartInfo[] }) => NewObject,
+    precondition?: Precondition,
+  ): Promise<ObjectInfo> {
+    try {
+      const info = await this.completeOnce(bucket, key, uploadId, requested, describe, precondition);
+      this.completions.remember(uploadId, bucket, key, requested, info);
+      return info;
+    } catch (error) {
+      // a retry of a Complete that already succeeded gets that answer again, as from S3
+      const earlier = error instanceof S3Error && error.code === "NoSuchUpload" ? this.completions.find(uploadId, bucket, key, requested) : undefined;
+      if (earlier) return earlier;
+      throw error;
+    }
+  }
+
+  private async completeOnce(
     bucket: string, key: string, uploadId: string, requested: CompletedPart[],
     describe: (assembled: { etag: string; partSizes: number[]; upload: UploadInfo; parts: PartInfo[] }) => NewObject,
     precondition?: Precondition,

@@ -90,17 +90,28 @@ function conditionsFrom(headers: RequestHeaders, names: Record<keyof Conditions,
  * If-None-Match only with "*" and answers NotImplemented for anything else.
  */
 export function checkWriteConditions(headers: RequestHeaders, existing: { etag: string } | undefined, key: string): void {
+  checkWriteConditionHeaders(headers);
   const ifNoneMatch = headerValue(headers, "if-none-match");
-  if (ifNoneMatch !== undefined) {
-    if (ifNoneMatch.trim() !== "*") {
-      throw new S3Error("NotImplemented", "A header you provided implies functionality that is not implemented", { Header: "If-None-Match" });
-    }
-    if (existing !== undefined) throw errors.preconditionFailed("If-None-Match");
-  }
+  if (ifNoneMatch !== undefined && existing !== undefined) throw errors.preconditionFailed("If-None-Match");
   const ifMatch = headerValue(headers, "if-match");
   if (ifMatch !== undefined) {
     if (existing === undefined) throw errors.noSuchKey(key);
     if (!etagListMatches(ifMatch, existing.etag)) throw errors.preconditionFailed("If-Match");
+  }
+}
+
+/**
+ * The part of the write conditions that needs no object, checked before any body
+ * byte is read: S3 answers If-None-Match with an ETag (anything but "*") 501, as
+ * measured against S3 (aws-sdk-ruby#3144), with this Header and additionalMessage.
+ */
+export function checkWriteConditionHeaders(headers: RequestHeaders): void {
+  const ifNoneMatch = headerValue(headers, "if-none-match");
+  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== "*") {
+    throw new S3Error("NotImplemented", "A header you provided implies functionality that is not implemented", {
+      Header: "If-None-Match",
+      additionalMessage: "We don't accept the provided value of If-None-Match header for this API",
+    });
   }
 }
 

@@ -37,6 +37,17 @@ const STATUS: Record<string, number> = {
   NoSuchBucket: 404,
   NoSuchKey: 404,
   NoSuchUpload: 404,
+  // bucket configuration that does not exist (unconfigured buckets)
+  NoSuchBucketPolicy: 404,
+  NoSuchCORSConfiguration: 404,
+  NoSuchLifecycleConfiguration: 404,
+  NoSuchTagSet: 404,
+  ServerSideEncryptionConfigurationNotFoundError: 404,
+  ObjectLockConfigurationNotFoundError: 404,
+  OwnershipControlsNotFoundError: 404,
+  NoSuchPublicAccessBlockConfiguration: 404,
+  NoSuchWebsiteConfiguration: 404,
+  ReplicationConfigurationNotFoundError: 404,
   NotImplemented: 501,
   NotModified: 304,
   PreconditionFailed: 412,
@@ -63,11 +74,12 @@ export class S3Error extends Error {
   /** Extra response headers (e.g. ETag on 304, Content-Range on 416). */
   readonly headers: Record<string, string>;
 
-  constructor(code: string, message: string, details: Record<string, string> = {}, headers: Record<string, string> = {}) {
+  /** `status` only where S3 answers one code with several statuses (AuthorizationQueryParametersError). */
+  constructor(code: string, message: string, details: Record<string, string> = {}, headers: Record<string, string> = {}, status?: number) {
     super(message);
     this.name = "S3Error";
     this.code = code;
-    this.status = STATUS[code] ?? 400;
+    this.status = status ?? STATUS[code] ?? 400;
     this.details = details;
     this.headers = headers;
   }

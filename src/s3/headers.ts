@@ -42,6 +42,15 @@ export function parseUserMetadata(headers: RequestHeaders): Record<string, strin
 }
 
 /**
+ * Content-Encoding without its "aws-chunked" entries, the rest exactly as sent
+ * ("aws-chunked, deflate, gzip" -> "deflate, gzip", as S3 stores it); undefined when nothing remains.
+ */
+export function withoutAwsChunked(encoding: string): string | undefined {
+  const kept = encoding.split(",").filter((part) => part.trim().toLowerCase() !== "aws-chunked").join(",").trim();
+  return kept === "" ? undefined : kept;
+}
+
+/**
  * The standard content headers of a PUT / CreateMultipartUpload. "aws-chunked" is a
  * transfer detail of the upload, not of the object: S3 drops it from Content-Encoding.
  */
@@ -50,14 +59,8 @@ export function contentHeadersFrom(headers: RequestHeaders): ContentHeaders {
   const contentType = headerValue(headers, "content-type");
   if (contentType !== undefined) result.contentType = contentType;
   const encoding = headerValue(headers, "content-encoding");
-  if (encoding !== undefined) {
-    const kept = encoding
-      .split(",")
-      .map((part) => part.trim())
-      .filter((part) => part !== "" && part.toLowerCase() !== "aws-chunked")
-      .join(",");
-    if (kept !== "") result.contentEncoding = kept;
-  }
+  const kept = encoding === undefined ? undefined : withoutAwsChunked(encoding);
+  if (kept !== undefined) result.contentEncoding = kept;
   const disposition = headerValue(headers, "content-disposition");
   if (disposition !== undefined) result.contentDisposition = disposition;
   const language = headerValue(headers, "content-language");

@@ -53,11 +53,12 @@ export function contentRange(range: ByteRange, size: number): string {
 export function partRange(partSizes: number[] | undefined, partNumber: number, size: number): ByteRange | undefined {
   const sizes = partSizes ?? [size];
   if (partNumber < 1 || partNumber > sizes.length) {
-    // S3 answers 416 for this code
-    throw new S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", {
-      PartNumberRequested: String(partNumber),
-      ActualPartCount: String(sizes.length),
-    });
+    // S3 answers a part the object does not have (any but 1 of a single-part object) as 400 InvalidPart
+    throw new S3Error(
+      "InvalidPart",
+      "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+      { PartNumber: String(partNumber) },
+    );
   }
   let start = 0;
   for (let i = 0; i < partNumber - 1; i++) start += sizes[i]!;

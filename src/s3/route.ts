@@ -93,7 +93,30 @@ export type Operation =
   | "CompleteMultipartUpload"
   | "AbortMultipartUpload"
   | "ListParts"
-  | "GetObjectTagging";
+  | "GetObjectTagging"
+  | "GetObjectAcl"
+  | BucketConfigurationRead;
+
+/**
+ * Reads of bucket configuration this server never holds, by subresource. Tools call
+ * them routinely, so they answer as S3 does for an unconfigured bucket (an empty
+ * document, the owner's ACL, or the configuration's 404); writing any of them is 501.
+ */
+export const BUCKET_CONFIGURATION_READS = {
+  versioning: "GetBucketVersioning",
+  acl: "GetBucketAcl",
+  policy: "GetBucketPolicy",
+  cors: "GetBucketCors",
+  lifecycle: "GetBucketLifecycleConfiguration",
+  tagging: "GetBucketTagging",
+  encryption: "GetBucketEncryption",
+  "object-lock": "GetObjectLockConfiguration",
+  ownershipControls: "GetBucketOwnershipControls",
+  publicAccessBlock: "GetPublicAccessBlock",
+  website: "GetBucketWebsite",
+  replication: "GetBucketReplication",
+} as const;
+export type BucketConfigurationRead = (typeof BUCKET_CONFIGURATION_READS)[keyof typeof BUCKET_CONFIGURATION_READS];
 
 /**
  * Query parameters that select an S3 feature this server does not have (bucket
@@ -108,6 +131,12 @@ const UNSUPPORTED_SUBRESOURCES = [
   "select", "session", "tagging", "torrent", "versioning", "versions", "website",
 ];
 
+function configurationRead(subresource: string): BucketConfigurationRead | undefined {
+  return Object.hasOwn(BUCKET_CONFIGURATION_READS, subresource)
+    ? BUCKET_CONFIGURATION_READS[subresource as keyof typeof BUCKET_CONFIGURATION_READS]
+    : undefined;
+}
+
 /**
  * Which S3 operation a request is (method + bucket/key presence + subresource
  * query params + x-amz-copy-source). Unsupported subresources and object
@@ -118,8 +147,16 @@ export function resolveOperation(method: string, target: S3Target, headers: Requ
   const { query } = target;
   // objects never have tags here, and saying so (an empty TagSet) is what lets `aws s3 cp` copy between keys
   if (method.toUpperCase() === "GET" && target.key !== undefined && query.has("tagging")) return "GetObjectTagging";
+  if (method.toUpperCase() === "GET" && target.key !== undefined && query.has("acl")) return "GetObjectAcl";
   const unsupported = UNSUPPORTED_SUBRESOURCES.find((name) => query.has(name));
-  if (unsupported !== undefined) throw errors.notImplemented(`The ?${unsupported} subresource`);
+  if (unsupported !== undefined) {
+    const read = target.bucket !== undefined && target.key === undefined ? configurationRead(unsupported) : undefined;
+    if (read !== undefined && method.toUpperCase() === "GET") return read;
+    if (read !== undefined) {
+      throw new S3Error("NotImplemented", `Setting or deleting bucket configuration (?${unsupported}) is not implemented by s3-overlay: buckets here keep none, and reading it answers as for an unconfigured bucket`);
+    }
+    throw errors.notImplemented(`The ?${unsupported} subresource`);
+  }
   // Buckets here are never versioned: only the "null" version (the current object) exists.
   const versionId = query.get("versionId");
   if (versionId !== null && versionId !== "null") throw errors.notImplemented("Object versions (versionId)");

@@ -129,11 +129,16 @@ function verifyPresigned(req: AuthRequest, query: QueryPair[], lookup: Credentia
   const auth = parseCredential(credential, signedHeaders, signature, (why) => queryError(`Error parsing the X-Amz-Credential parameter; ${why}`));
   const requestTime = parseAmzDate(amzDate);
   if (requestTime === undefined) throw queryError("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
-  if (!/^\d+$/.test(expires)) throw queryError("X-Amz-Expires should be a number");
+  if (!/^-?\d+$/.test(expires)) throw queryError("X-Amz-Expires should be a number");
   const expiresSeconds = Number(expires);
-  if (expiresSeconds < 1) throw queryError("X-Amz-Expires must be non-negative");
+  // S3 answers these two as 403, though the code is 400 for malformed parameters; 0 is valid and expires at once
+  if (expiresSeconds < 0) throw new S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be non-negative", {}, {}, 403);
   if (expiresSeconds > MAX_PRESIGN_EXPIRES) {
-    throw queryError("X-Amz-Expires must be less than a week (in seconds) that is; the given X-Amz-Expires must be less than 604800 seconds");
+    throw new S3Error(
+      "AuthorizationQueryParametersError",
+      "X-Amz-Expires must be less than a week (in seconds) that is; the given X-Amz-Expires must be less than 604800 seconds",
+      {}, {}, 403,
+    );
   }
   checkScope(auth, amzDate, queryError);
   if (!auth.signedHeaders.includes("host")) throw queryError("X-Amz-SignedHeaders must include host.");

@@ -1,81 +1,17 @@
 // S3 XML: response documents (written by hand, escaped for any key) and the
 // three request bodies S3 clients send (parsed strictly: MalformedXML on anything off).
+// Listing documents live in xml-listing.ts, the writing primitives in xml-write.ts.
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import type { BucketInfo, Checksum, ChecksumAlgorithm, ObjectInfo, PartInfo, UploadInfo } from "../store/types.js";
+import type { Checksum, ChecksumAlgorithm, PartInfo, UploadInfo } from "../store/types.js";
 import { S3Error, errors } from "./errors.js";
+import {
+  DECLARATION, NAMESPACE, checksumElements, document, element, escapeXml, optional, ownerElement, quotedEtag, timestamp, type Owner,
+} from "./xml-write.js";
 
-const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
-const NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/";
-
-// ---------------------------------------------------------------- escaping
-
-/**
- * Markup characters, characters XML 1.0 cannot carry raw (C0 controls, U+FFFE/F)
- * and the line-break characters a parser would normalize (\t \n \r). S3 writes
- * the non-markup ones as character references too (a key with \u0001 comes back as &#x1;).
- */
-const ESCAPED = /[&<>"'\u0000-\u001F\uFFFE\uFFFF]/g;
-const ENTITY: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" };
-
-/** Text content for an XML element. */
-export function escapeXml(text: string): string {
-  return text.replace(ESCAPED, (char) => ENTITY[char] ?? `&#x${char.charCodeAt(0).toString(16).toUpperCase()};`);
-}
-
-/** `<name>text</name>` */
-function element(name: string, text: string | number | boolean): string {
-  return `<${name}>${typeof text === "string" ? escapeXml(text) : String(text)}</${name}>`;
-}
-
-/** `<name>text</name>` or nothing when there is no value. */
-function optional(name: string, text: string | number | undefined): string {
-  return text === undefined ? "" : element(name, text);
-}
-
-function document(root: string, body: string): string {
-  return `${DECLARATION}<${root} xmlns="${NAMESPACE}">${body}</${root}>`;
-}
-
-function timestamp(date: Date): string {
-  return date.toISOString(); // "2024-01-01T00:00:00.000Z", S3's form
-}
-
-function quotedEtag(etag: string): string {
-  return element("ETag", `"${etag}"`);
-}
-
-/**
- * encoding-type=url as S3 applies it: every UTF-8 byte percent-encoded except
- * letters, digits and - _ . / *, and a space written as "+" (clients decode with
- * unquote_plus / URLDecoder, so a literal "+" is %2B).
- */
-export function s3UrlEncode(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()~]|%20|%2F/g, (match) => URL_ENCODE_FIXUPS[match]!);
-}
-const URL_ENCODE_FIXUPS: Record<string, string> = {
-  "%20": "+", "%2F": "/", "!": "%21", "'": "%27", "(": "%28", ")": "%29", "~": "%7E",
-};
-
-function encoder(encodingType: "url" | undefined): (text: string) => string {
-  return encodingType === "url" ? s3UrlEncode : (text) => text;
-}
-
-function checksumElements(checksum: Checksum | undefined, withType: boolean): string {
-  if (checksum === undefined) return "";
-  const value = element(`Checksum${checksum.algorithm}`, checksum.value);
-  return withType ? value + element("ChecksumType", checksum.type) : value;
-}
+export { escapeXml, s3UrlEncode, type Owner } from "./xml-write.js";
+export * from "./xml-listing.js";
 
 // ---------------------------------------------------------------- responses
-
-export interface Owner {
-  id: string;
-  displayName: string;
-}
-
-function ownerElement(name: "Owner" | "Initiator", owner: Owner): string {
-  return `<${name}>${element("ID", owner.id)}${element("DisplayName", owner.displayName)}</${name}>`;
-}
 
 export interface ErrorXmlInput {
   code: string;
@@ -96,111 +32,9 @@ export function errorXml(input: ErrorXmlInput): string {
   return `${DECLARATION}<Error>${body}</Error>`;
 }
 
-/** ListBuckets */
-export function listBucketsXml(buckets: BucketInfo[], owner: Owner): string {
-  let list = "";
-  for (const bucket of buckets) {
-    list += `<Bucket>${element("Name", bucket.name)}${element("CreationDate", timestamp(bucket.createdAt))}${element("BucketRegion", bucket.region)}</Bucket>`;
-  }
-  return document("ListAllMyBucketsResult", `${ownerElement("Owner", owner)}<Buckets>${list}</Buckets>`);
-}
-
 /** GetBucketLocation: us-east-1 is an empty LocationConstraint, as in S3. */
 export function locationXml(region: string): string {
   return `${DECLARATION}<LocationConstraint xmlns="${NAMESPACE}">${region === "us-east-1" ? "" : escapeXml(region)}</LocationConstraint>`;
-}
-
-/** One page of a listing: what the engine found. */
-export interface ListObjectsPage {
-  contents: ObjectInfo[];
-  /** rolled-up prefixes (each ending in the delimiter), sorted */
-  commonPrefixes: string[];
-  isTruncated: boolean;
-}
-
-/** The request parameters a ListObjects answer echoes. */
-export interface ListObjectsParams {
-  bucket: string;
-  prefix: string;
-  /** omitted from the answer when empty, as S3 does */
-  delimiter?: string;
-  maxKeys: number;
-  encodingType?: "url";
-}
-
-function contentsElements(contents: ObjectInfo[], encode: (text: string) => string, owner: Owner | undefined): string {
-  let xml = "";
-  for (const object of contents) {
-    xml +=
-      "<Contents>" +
-      element("Key", encode(object.key)) +
-      element("LastModified", timestamp(object.lastModified)) +
-      quotedEtag(object.etag) +
-      (object.checksum === undefined
-        ? ""
-        : element("ChecksumAlgorithm", object.checksum.algorithm) + element("ChecksumType", object.checksum.type)) +
-      element("Size", object.size) +
-      (owner === undefined ? "" : ownerElement("Owner", owner)) +
-      element("StorageClass", "STANDARD") +
-      "</Contents>";
-  }
-  return xml;
-}
-
-function commonPrefixElements(prefixes: string[], encode: (text: string) => string): string {
-  let xml = "";
-  for (const prefix of prefixes) xml += `<CommonPrefixes>${element("Prefix", encode(prefix))}</CommonPrefixes>`;
-  return xml;
-}
-
-function delimiterElement(delimiter: string | undefined, encode: (text: string) => string): string {
-  return delimiter === undefined || delimiter === "" ? "" : element("Delimiter", encode(delimiter));
-}
-
-/** ListObjects (v1). `nextMarker` is sent by S3 only for a truncated listing with a delimiter. */
-export function listObjectsV1Xml(
-  params: ListObjectsParams & { marker: string },
-  page: ListObjectsPage & { nextMarker?: string },
-  owner: Owner,
-): string {
-  const encode = encoder(params.encodingType);
-  return document(
-    "ListBucketResult",
-    element("Name", params.bucket) +
-      element("Prefix", encode(params.prefix)) +
-      element("Marker", encode(params.marker)) +
-      (page.nextMarker === undefined ? "" : element("NextMarker", encode(page.nextMarker))) +
-      element("MaxKeys", params.maxKeys) +
-      delimiterElement(params.delimiter, encode) +
-      optional("EncodingType", params.encodingType) +
-      element("IsTruncated", page.isTruncated) +
-      contentsElements(page.contents, encode, owner) +
-      commonPrefixElements(page.commonPrefixes, encode),
-  );
-}
-
-/** ListObjectsV2. KeyCount counts keys and common prefixes, as S3 does. */
-export function listObjectsV2Xml(
-  params: ListObjectsParams & { continuationToken?: string; startAfter?: string; fetchOwner: boolean },
-  page: ListObjectsPage & { nextContinuationToken?: string },
-  owner: Owner,
-): string {
-  const encode = encoder(params.encodingType);
-  return document(
-    "ListBucketResult",
-    element("Name", params.bucket) +
-      element("Prefix", encode(params.prefix)) +
-      optional("ContinuationToken", params.continuationToken) +
-      optional("NextContinuationToken", page.nextContinuationToken) +
-      (params.startAfter === undefined ? "" : element("StartAfter", encode(params.startAfter))) +
-      element("KeyCount", page.contents.length + page.commonPrefixes.length) +
-      element("MaxKeys", params.maxKeys) +
-      delimiterElement(params.delimiter, encode) +
-      optional("EncodingType", params.encodingType) +
-      element("IsTruncated", page.isTruncated) +
-      contentsElements(page.contents, encode, params.fetchOwner ? owner : undefined) +
-      commonPrefixElements(page.commonPrefixes, encode),
-  );
 }
 
 export interface DeletedEntry {
@@ -225,6 +59,22 @@ export function deleteResultXml(deleted: DeletedEntry[], failed: DeleteErrorEntr
     body += `<Error>${element("Key", entry.key)}${optional("VersionId", entry.versionId)}${element("Code", entry.code)}${element("Message", entry.message)}</Error>`;
   }
   return document("DeleteResult", body);
+}
+
+/** GetBucketVersioning of a bucket that was never versioned: no Status at all. */
+export function emptyVersioningXml(): string {
+  return document("VersioningConfiguration", "");
+}
+
+/** GetBucketAcl / GetObjectAcl: the owner's FULL_CONTROL grant, S3's default ("private") ACL. */
+export function ownerAclXml(owner: Owner): string {
+  const grantee =
+    `<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">` +
+    `${element("ID", owner.id)}${element("DisplayName", owner.displayName)}</Grantee>`;
+  return document(
+    "AccessControlPolicy",
+    `${ownerElement("Owner", owner)}<AccessControlList><Grant>${grantee}${element("Permission", "FULL_CONTROL")}</Grant></AccessControlList>`,
+  );
 }
 
 /** GetObjectTagging: objects here carry no tags. */
@@ -293,43 +143,6 @@ export function listPartsXml(
       ownerElement("Owner", owner) +
       element("StorageClass", "STANDARD") +
       optional("ChecksumAlgorithm", upload.checksumAlgorithm),
-  );
-}
-
-/** ListMultipartUploads */
-export function listMultipartUploadsXml(
-  params: { bucket: string; prefix: string; delimiter?: string; keyMarker: string; uploadIdMarker: string; maxUploads: number; encodingType?: "url" },
-  page: { uploads: UploadInfo[]; commonPrefixes: string[]; isTruncated: boolean; nextKeyMarker?: string; nextUploadIdMarker?: string },
-  owner: Owner,
-): string {
-  const encode = encoder(params.encodingType);
-  let uploads = "";
-  for (const upload of page.uploads) {
-    uploads +=
-      "<Upload>" +
-      element("Key", encode(upload.key)) +
-      element("UploadId", upload.uploadId) +
-      ownerElement("Initiator", owner) +
-      ownerElement("Owner", owner) +
-      element("StorageClass", "STANDARD") +
-      element("Initiated", timestamp(upload.initiated)) +
-      optional("ChecksumAlgorithm", upload.checksumAlgorithm) +
-      "</Upload>";
-  }
-  return document(
-    "ListMultipartUploadsResult",
-    element("Bucket", params.bucket) +
-      element("KeyMarker", encode(params.keyMarker)) +
-      element("UploadIdMarker", params.uploadIdMarker) +
-      (page.nextKeyMarker === undefined ? "" : element("NextKeyMarker", encode(page.nextKeyMarker))) +
-      optional("NextUploadIdMarker", page.nextUploadIdMarker) +
-      delimiterElement(params.delimiter, encode) +
-      element("Prefix", encode(params.prefix)) +
-      element("MaxUploads", params.maxUploads) +
-      optional("EncodingType", params.encodingType) +
-      element("IsTruncated", page.isTruncated) +
-      uploads +
-      commonPrefixElements(page.commonPrefixes, encode),
   );
 }
 

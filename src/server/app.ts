@@ -15,6 +15,7 @@ import type { S3Context } from "./context.js";
 import { HANDLERS } from "./handlers/index.js";
 import { log } from "../log.js";
 import { errorResponse, toHttpResponse } from "./respond.js";
+import { isPreflight, preflightError } from "./preflight.js";
 import { fileSpansBody } from "./send-file.js";
 import { fileSpansOf } from "../store/types.js";
 import type { NodeHandler } from "./listen.js";
@@ -47,6 +48,7 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
       const target = parseTarget(rawUrl, req.headers.host, config.domain);
       resource = target.bucket === undefined ? "/" : `/${target.bucket}${target.key === undefined ? "" : `/${target.key}`}`;
       facts.bucket = target.bucket;
+      if (isPreflight(method)) throw preflightError(req.headers, target.key !== undefined);
       const auth = verifyRequest({ method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers }, lookup);
       const operation = resolveOperation(method, target, req.headers);
       facts.operation = operation;

@@ -126,9 +126,30 @@ describe("refused presigned URLs", () => {
     expect(xmlElement(response.body, "Message")).toMatch(/expired/i);
   });
 
-  test("X-Amz-Expires above 7 days answers 400 AuthorizationQueryParametersError (checked before the signature)", async () => {
+  test("X-Amz-Expires above 7 days or negative answers 403 AuthorizationQueryParametersError, as S3 does (checked before the signature)", async () => {
     const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: "object.bin" }), { expiresIn: 300 });
-    expectErrorXml(await fetchRaw(withQuery(url, "X-Amz-Expires", "604801")), 400, "AuthorizationQueryParametersError");
+    expectErrorXml(await fetchRaw(withQuery(url, "X-Amz-Expires", "604801")), 403, "AuthorizationQueryParametersError");
+    const negative = await fetchRaw(withQuery(url, "X-Amz-Expires", "-1"));
+    expectErrorXml(negative, 403, "AuthorizationQueryParametersError");
+    expect(xmlElement(negative.body, "Message")).toBe("X-Amz-Expires must be non-negative");
+  });
+
+  test("X-Amz-Expires of 0 is a URL that has expired: 403 AccessDenied", async () => {
+    const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: "object.bin" }), { expiresIn: 300 });
+    const response = await fetchRaw(withQuery(url, "X-Amz-Expires", "0"));
+    expectErrorXml(response, 403, "AccessDenied");
+    expect(xmlElement(response.body, "Message")).toMatch(/expired/i);
+  });
+
+  test("OPTIONS (a CORS preflight) needs no credentials: 400 without Origin, 403 with one (buckets here have no CORS rules)", async () => {
+    const withoutOrigin = await fetchRaw(`${server.endpoint}/${bucket}/object.bin`, { method: "OPTIONS" });
+    expectErrorXml(withoutOrigin, 400, "BadRequest");
+    expect(xmlElement(withoutOrigin.body, "Message")).toMatch(/Origin request header needed/);
+    const preflight = await fetchRaw(`${server.endpoint}/${bucket}/object.bin`, {
+      method: "OPTIONS",
+      headers: { origin: "http://example.com", "access-control-request-method": "GET" },
+    });
+    expectErrorXml(preflight, 403, "AccessForbidden");
   });
 
   test("a tampered signature answers 403 SignatureDoesNotMatch", async () => {

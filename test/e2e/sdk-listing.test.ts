@@ -207,7 +207,7 @@ describe("entries", () => {
 });
 
 describe("encoding-type=url", () => {
-  // AWS encodes like a form: space may come back as "+", so a literal "+" must be "%2B"
+  // decoded as clients decode (unquote_plus): a space is %20 here, a literal "+" must be "%2B"
   const decode = (value: string) => decodeURIComponent(value.replace(/\+/g, " "));
   const special = KEYS.filter((key) => /[^A-Za-z0-9/._~-]/.test(key));
 

@@ -310,12 +310,20 @@ describe("plain bodies", () => {
   });
 });
 
+describe("planPayload of a Transfer-Encoding: chunked body", () => {
+  it("has no length to meet: the object is what arrives", () => {
+    expect(planPayload({ "transfer-encoding": "chunked" }, UNSIGNED).decodedLength).toBeUndefined();
+    expect(planPayload({ "transfer-encoding": "gzip, chunked" }, UNSIGNED).decodedLength).toBeUndefined();
+    expect(planPayload({ "transfer-encoding": "chunked", "content-length": "4" }, UNSIGNED).decodedLength).toBe(4);
+  });
+});
+
 describe("planPayload header validation", () => {
   const chunkedAuth: AuthResult = { accessKeyId: "k", region: "r", payload: { mode: "streaming-unsigned-trailer" } };
   it("rejects bad header combinations before reading", () => {
     expect(planError({ "content-length": "5", "content-md5": "nope" })).toBe("InvalidDigest");
     expect(planError({ "content-length": "5", "content-md5": Buffer.alloc(15).toString("base64") })).toBe("InvalidDigest");
-    expect(planError({ "transfer-encoding": "chunked" })).toBe("MissingContentLength");
+    expect(planError({ "transfer-encoding": "gzip" })).toBe("MissingContentLength");
     expect(planError({ "content-encoding": "aws-chunked" }, chunkedAuth)).toBe("MissingContentLength");
     expect(planError({ "content-length": "abc" })).toBe("InvalidArgument");
     expect(planError({ "content-length": "5", "x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-sha1": "AAAAAAAAAAAAAAAAAAAAAAAAAAA=" })).toBe("InvalidRequest");
@@ -334,6 +342,8 @@ describe("planPayload header validation", () => {
     expect(planPayload({ "x-amz-decoded-content-length": "1", "content-encoding": "aws-chunked, gzip" }, chunkedAuth).contentEncoding).toBe("gzip");
     expect(planPayload({ "x-amz-decoded-content-length": "1", "content-encoding": "aws-chunked" }, chunkedAuth).contentEncoding).toBeUndefined();
     expect(planPayload({ "content-length": "1", "content-encoding": "br" }, UNSIGNED).contentEncoding).toBe("br");
+    expect(planPayload({ "x-amz-decoded-content-length": "1", "content-encoding": "aws-chunked, deflate, gzip" }, chunkedAuth).contentEncoding).toBe("deflate, gzip");
+    expect(planPayload({ "x-amz-decoded-content-length": "1", "content-encoding": "deflate,  aws-chunked ,gzip" }, chunkedAuth).contentEncoding).toBe("deflate,gzip");
   });
 });
 

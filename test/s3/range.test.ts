@@ -75,11 +75,11 @@ describe("partRange", () => {
     expect(partRange(undefined, 1, 0)).toBeUndefined();
   });
 
-  it("answers InvalidPartNumber for a part the object does not have", () => {
+  it("answers 400 InvalidPart for a part the object does not have", () => {
     for (const [sizes, n] of [[parts, 4], [parts, 0], [undefined, 2]] as const) {
       const error = thrown(() => partRange(sizes as number[] | undefined, n, 100));
-      expect(error.code).toBe("InvalidPartNumber");
-      expect(error.details.ActualPartCount).toBe(String(sizes?.length ?? 1));
+      expect([error.code, error.status]).toEqual(["InvalidPart", 400]);
+      expect(error.details.PartNumber).toBe(String(n));
     }
   });
 });

@@ -133,10 +133,7 @@ describe("resolveOperation with the SDK's requests", () => {
   const UNSUPPORTED: [string, SdkCall][] = [
     ["tagging", () => client.send(new PutObjectTaggingCommand({ Bucket: "bkt", Key: "k", Tagging: { TagSet: [] } }))],
     ["tagging", () => client.send(new DeleteObjectTaggingCommand({ Bucket: "bkt", Key: "k" }))],
-    ["acl", () => client.send(new GetObjectAclCommand({ Bucket: "bkt", Key: "k" }))],
-    ["acl", () => client.send(new GetBucketAclCommand({ Bucket: "bkt" }))],
     ["attributes", () => client.send(new GetObjectAttributesCommand({ Bucket: "bkt", Key: "k", ObjectAttributes: ["ETag"] }))],
-    ["versioning", () => client.send(new GetBucketVersioningCommand({ Bucket: "bkt" }))],
     ["versioning", () => client.send(new PutBucketVersioningCommand({ Bucket: "bkt", VersioningConfiguration: { Status: "Enabled" } }))],
     ["versions", () => client.send(new ListObjectVersionsCommand({ Bucket: "bkt" }))],
     ["policy", () => client.send(new DeleteBucketPolicyCommand({ Bucket: "bkt" }))],
@@ -152,6 +149,13 @@ describe("resolveOperation with the SDK's requests", () => {
       expect(error.message).toContain(`?${subresource}`);
     });
   }
+
+  it("routes reads of bucket configuration and object ACLs to their own operations", async () => {
+    expect(route(await sdkRequest(() => client.send(new GetBucketAclCommand({ Bucket: "bkt" })))).operation).toBe("GetBucketAcl");
+    expect(route(await sdkRequest(() => client.send(new GetObjectAclCommand({ Bucket: "bkt", Key: "k" })))).operation).toBe("GetObjectAcl");
+    expect(route(await sdkRequest(() => client.send(new GetBucketVersioningCommand({ Bucket: "bkt" })))).operation).toBe("GetBucketVersioning");
+    expect(route(recordedFor("GET", "/bkt?object-lock")).operation).toBe("GetObjectLockConfiguration");
+  });
 
   it("routes GetObjectTagging (objects carry no tags: the answer is an empty tag set)", async () => {
     const req = await sdkRequest(() => client.send(new GetObjectTaggingCommand({ Bucket: "bkt", Key: "k" })));

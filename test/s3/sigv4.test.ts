@@ -239,7 +239,7 @@ describe("presigned URLs from @aws-sdk/s3-request-presigner", () => {
     expect(outcome(replaceParam("X-Amz-Expires", "61"))).toBe("SignatureDoesNotMatch");
     expect(outcome(replaceParam("X-Amz-Expires", "604801"))).toBe("AuthorizationQueryParametersError");
     expect(outcome(replaceParam("X-Amz-Expires", "-5"))).toBe("AuthorizationQueryParametersError");
-    expect(outcome(replaceParam("X-Amz-Expires", "0"))).toBe("AuthorizationQueryParametersError");
+    expect(outcome(replaceParam("X-Amz-Expires", "0"))).toBe("AccessDenied"); // valid, and expired at once
     expect(outcome(replaceParam("X-Amz-Algorithm", "AWS4-HMAC-SHA512"))).toBe("AuthorizationQueryParametersError");
     expect(outcome(replaceParam("X-Amz-Date", "2024-01-01"))).toBe("AuthorizationQueryParametersError");
     expect(outcome(replaceParam("X-Amz-Credential", "nonsense"))).toBe("AuthorizationQueryParametersError");

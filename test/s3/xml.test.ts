@@ -258,7 +258,7 @@ describe("listObjectsV2Xml", () => {
     });
   });
 
-  it("URL-encodes keys, prefixes, delimiter and start-after with encoding-type=url, as measured on S3", () => {
+  it("URL-encodes keys, prefixes, delimiter and start-after with encoding-type=url (a space as %20)", () => {
     const keys = ["a b.txt", "a+b.txt", "100%.csv", "한글/x.txt", "ctrl\u0001"];
     const xml = listObjectsV2Xml(
       { bucket: "bucket", prefix: "run books/", delimiter: "+", maxKeys: 1000, encodingType: "url", startAfter: "a b", continuationToken: "t+k", fetchOwner: false },
@@ -266,14 +266,14 @@ describe("listObjectsV2Xml", () => {
       owner,
     );
     for (const fragment of [
-      "<Key>a+b.txt</Key>",
+      "<Key>a%20b.txt</Key>",
       "<Key>a%2Bb.txt</Key>",
       "<Key>100%25.csv</Key>",
       "<Key>%ED%95%9C%EA%B8%80/x.txt</Key>",
       "<Key>ctrl%01</Key>",
-      "<Prefix>run+books/</Prefix>",
+      "<Prefix>run%20books/</Prefix>",
       "<Delimiter>%2B</Delimiter>",
-      "<StartAfter>a+b</StartAfter>",
+      "<StartAfter>a%20b</StartAfter>",
       "<ContinuationToken>t+k</ContinuationToken>", // tokens are not encoded
       "<EncodingType>url</EncodingType>",
     ]) {
@@ -286,7 +286,7 @@ describe("listObjectsV2Xml", () => {
 describe("s3UrlEncode", () => {
   it("keeps unreserved characters, / and *, and encodes everything else by UTF-8 byte", () => {
     expect(s3UrlEncode("AZaz09-_.*/")).toBe("AZaz09-_.*/");
-    expect(s3UrlEncode("~!'() &=?#%")).toBe("%7E%21%27%28%29+%26%3D%3F%23%25");
+    expect(s3UrlEncode("~!'() &=?#%")).toBe("%7E%21%27%28%29%20%26%3D%3F%23%25");
     expect(s3UrlEncode("é😀")).toBe("%C3%A9%F0%9F%98%80");
   });
 });
@@ -307,14 +307,14 @@ describe("listObjectsV1Xml", () => {
     expect(output).toMatchObject({ Marker: "m&", NextMarker: "c/", MaxKeys: 2, IsTruncated: true, CommonPrefixes: [{ Prefix: "c/" }] });
   });
 
-  it("encodes Marker, NextMarker, Prefix, Delimiter and keys with encoding-type=url", () => {
+  it("encodes Marker, NextMarker, Delimiter and keys with encoding-type=url, and echoes Prefix raw", () => {
     const xml = listObjectsV1Xml(
       { bucket: "bucket", prefix: "p q", delimiter: " ", marker: "m n", maxKeys: 1, encodingType: "url" },
       { contents: [objectInfo("k l")], commonPrefixes: [], isTruncated: true, nextMarker: "k l" },
       owner,
     );
-    expect(xml).toContain("<Prefix>p+q</Prefix><Marker>m+n</Marker><NextMarker>k+l</NextMarker><MaxKeys>1</MaxKeys><Delimiter>+</Delimiter>");
-    expect(xml).toContain("<Key>k+l</Key>");
+    expect(xml).toContain("<Prefix>p q</Prefix><Marker>m%20n</Marker><NextMarker>k%20l</NextMarker><MaxKeys>1</MaxKeys><Delimiter>%20</Delimiter>");
+    expect(xml).toContain("<Key>k%20l</Key>");
   });
 });
 
@@ -405,10 +405,10 @@ describe("multipart documents", () => {
       { uploads: [upload("a b", "u1")], commonPrefixes: [], isTruncated: true, nextKeyMarker: "a b", nextUploadIdMarker: "u1" },
       owner,
     );
-    expect(xml).toContain("<KeyMarker>k+m</KeyMarker>");
-    expect(xml).toContain("<NextKeyMarker>a+b</NextKeyMarker>");
-    expect(xml).toContain("<Prefix>p+q</Prefix>");
-    expect(xml).toContain("<Key>a+b</Key>");
+    expect(xml).toContain("<KeyMarker>k%20m</KeyMarker>");
+    expect(xml).toContain("<NextKeyMarker>a%20b</NextKeyMarker>");
+    expect(xml).toContain("<Prefix>p%20q</Prefix>");
+    expect(xml).toContain("<Key>a%20b</Key>");
   });
 });
 

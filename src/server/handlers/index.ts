@@ -1,6 +1,7 @@
 // Which handler serves which S3 operation.
 import type { Operation } from "../../s3/route.js";
 import type { Handler } from "../context.js";
+import { BUCKET_CONFIGURATION_HANDLERS, getObjectAcl } from "./bucket-config.js";
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from "./buckets.js";
 import { listObjectsV1, listObjectsV2 } from "./listing.js";
 import {
@@ -30,4 +31,6 @@ export const HANDLERS: Record<Operation, Handler> = {
   AbortMultipartUpload: abortMultipartUpload,
   ListParts: listParts,
   GetObjectTagging: getObjectTagging,
+  GetObjectAcl: getObjectAcl,
+  ...BUCKET_CONFIGURATION_HANDLERS,
 };

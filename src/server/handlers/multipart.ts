@@ -15,7 +15,7 @@ import {
 import type { Checksum } from "../../store/types.js";
 import { bucketOf, header, intParam, keyOf, queryParam, type Handler, type S3Context } from "../context.js";
 import { xmlResponse } from "../respond.js";
-import { readSmallBody } from "./body.js";
+import { payloadHeaders, readSmallBody } from "./body.js";
 import { parseCopySourceRange } from "./copy-range.js";
 import { refuseTagging, writePrecondition } from "./objects.js";
 import { OWNER } from "./buckets.js";
@@ -50,7 +50,7 @@ export const createMultipartUpload: Handler = async (context) => {
 };
 
 export const uploadPart: Handler = async (context) => {
-  const plan = planPayload(context.headers, context.auth);
+  const plan = planPayload(payloadHeaders(context), context.auth);
   const payload = decodePayload(context.req, plan);
   const part = await context.engine.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), payload.data, () => {
     const digests = payload.digests();

@@ -1,6 +1,6 @@
 // Object operations: GetObject, HeadObject, PutObject, CopyObject, DeleteObject, DeleteObjects.
 import { S3Error, errors } from "../../s3/errors.js";
-import { checkCopySourceConditions, checkReadConditions, checkWriteConditions } from "../../s3/conditional.js";
+import { checkCopySourceConditions, checkReadConditions, checkWriteConditionHeaders, checkWriteConditions } from "../../s3/conditional.js";
 import { applyResponseOverrides, checksumHeaders, contentHeadersFrom, objectResponseHeaders, parseUserMetadata } from "../../s3/headers.js";
 import { validateKey } from "../../s3/names.js";
 import { decodePayload, planPayload } from "../../s3/payload.js";
@@ -11,7 +11,7 @@ import { parseCopySource, parsePartNumber } from "../../s3/route.js";
 import type { ByteRange, ObjectInfo } from "../../store/types.js";
 import { bucketOf, header, keyOf, queryParam, type Handler, type S3Context } from "../context.js";
 import { xmlResponse, type S3Response } from "../respond.js";
-import { readSmallBody } from "./body.js";
+import { payloadHeaders, readSmallBody } from "./body.js";
 
 export const getObject: Handler = (context) => readObject(context, true);
 export const headObject: Handler = (context) => readObject(context, false);
@@ -64,9 +64,10 @@ export const putObject: Handler = async (context) => {
   const key = keyOf(context);
   validateKey(key);
   refuseTagging(context);
-  const plan = planPayload(context.headers, context.auth);
+  const plan = planPayload(payloadHeaders(context), context.auth);
   const contentHeaders = contentHeadersFrom(context.headers);
   const userMetadata = parseUserMetadata(context.headers);
+  const precondition = writePrecondition(context);
   const payload = decodePayload(context.req, plan);
   const info = await context.engine.putObject(bucket, key, payload.data, () => {
     const digests = payload.digests();
@@ -77,7 +78,7 @@ export const putObject: Handler = async (context) => {
       checksum: digests.checksum && { ...digests.checksum, type: "FULL_OBJECT" },
       origin: "local",
     };
-  }, writePrecondition(context));
+  }, precondition);
   return { headers: { etag: `"${info.etag}"`, ...(info.checksum ? checksumHeaders(info.checksum) : {}) } };
 };
 
@@ -133,5 +134,6 @@ export function refuseTagging(context: S3Context): void {
 /** If-Match / If-None-Match on a write, checked against the object current at commit time. */
 export function writePrecondition(context: S3Context): Precondition | undefined {
   if (header(context, "if-match") === undefined && header(context, "if-none-match") === undefined) return undefined;
+  checkWriteConditionHeaders(context.headers);
   return (current: ObjectInfo | undefined) => checkWriteConditions(context.headers, current && { etag: current.etag }, keyOf(context));
 }
