@@ -2,6 +2,7 @@
 // Buckets must exist, multipart uploads are validated and assembled, listings
 // are paged. The server calls it; it calls the store.
 import { createHash } from "node:crypto";
+import path from "node:path";
 import type { Readable } from "node:stream";
 import { S3Error, errors } from "../s3/errors.js";
 import type {
@@ -11,6 +12,7 @@ import type { OverlaySettings } from "../config.js";
 import { listPage, mergedSource, sortedSource, type ListSource, type Page, type PageRequest } from "./listing.js";
 import { KeyedMutex, objectId } from "./mutex.js";
 import type { ChunkStats } from "./chunks.js";
+import { DiskSpace, type DiskFullStats } from "./disk-space.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
 import { Remote } from "./remote.js";
 
@@ -45,7 +47,7 @@ export interface EngineOptions extends OverlaySettings {
 }
 
 /** Live counters of a running engine (status --server). */
-export interface EngineCounters {
+export interface EngineCounters extends DiskFullStats {
   /** GETs answered from the store */
   hits: number;
   /** GETs filled from the remote */
@@ -64,10 +66,13 @@ export class Engine {
   /** undefined in local mode (no remote configured); public for the cache commands (warm) */
   readonly overlay: Overlay | undefined;
   private readonly reads = { hits: 0, misses: 0, passes: 0 };
+  /** free space of the data dir (the spool dir's parent, which exists in local mode too) */
+  private readonly space: DiskSpace;
 
   private constructor(readonly store: Store, readonly options: EngineOptions) {
+    this.space = new DiskSpace(path.dirname(options.spoolDir));
     if (options.remote) {
-      this.overlay = new Overlay(new Remote(options.remote), store, options, options.spoolDir, this.keyLocks, options.region);
+      this.overlay = new Overlay(new Remote(options.remote), store, options, options.spoolDir, this.keyLocks, options.region, this.space);
     }
   }
 
@@ -148,7 +153,7 @@ export class Engine {
   counters(): EngineCounters {
     const overlay = this.overlay?.counters ?? { filledBytes: 0, coalesced: 0 };
     const chunks = this.overlay?.chunks.stats ?? { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0, coalesced: 0 };
-    return { ...this.reads, ...overlay, chunks: { ...chunks } };
+    return { ...this.reads, ...overlay, ...this.space.stats, chunks: { ...chunks } };
   }
 
   /**
@@ -190,16 +195,27 @@ export class Engine {
   }
 
 
-  async putObject(bucket: string, key: string, body: Readable, describe: Describe, precondition?: Precondition): Promise<ObjectInfo> {
+  /**
+   * Throws XMinioStorageFull (507) if `size` bytes cannot be written now. Called
+   * before a request body is read: a client that waits for "100 Continue" then never sends it.
+   */
+  async requireRoom(size: number): Promise<void> {
+    await this.space.write(size, async () => undefined);
+  }
+
+  /** `size`: the length the client declared, checked against the free space (again) before any byte is staged. */
+  async putObject(bucket: string, key: string, body: Readable, describe: Describe, precondition?: Precondition, size?: number): Promise<ObjectInfo> {
     await this.requireBucket(bucket);
-    const staged = await this.store.stage(body);
-    try {
-      const meta = describe(staged);
-      return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
-    } catch (error) {
-      await staged.discard();
-      throw error;
-    }
+    return this.writeWithin(size, body, async () => {
+      const staged = await this.store.stage(body);
+      try {
+        const meta = describe(staged);
+        return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
+      } catch (error) {
+        await staged.discard();
+        throw error;
+      }
+    });
   }
 
   /**
@@ -212,13 +228,15 @@ export class Engine {
     if ((source.cache === undefined || source.cache === "hit") && source.info.chunkSize === undefined) {
       return this.commitChecked(bucket, key, precondition, () => this.store.copyObject(source.info, bucket, key, meta));
     }
-    const staged = await this.store.stage(source.open());
-    try {
-      return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
-    } catch (error) {
-      await staged.discard();
-      throw error;
-    }
+    return this.writeWithin(source.info.size, undefined, async () => {
+      const staged = await this.store.stage(source.open());
+      try {
+        return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
+      } catch (error) {
+        await staged.discard();
+        throw error;
+      }
+    });
   }
 
   /** S3 answers success for a key that does not exist. With a remote, the delete sticks (tombstone). */
@@ -292,17 +310,19 @@ export class Engine {
 
   async uploadPart(
     bucket: string, key: string, uploadId: string, partNumber: number, body: Readable,
-    describe: (staged: StagedData) => { etag: string; checksum?: Checksum },
+    describe: (staged: StagedData) => { etag: string; checksum?: Checksum }, size?: number,
   ): Promise<PartInfo> {
     checkPartNumber(partNumber);
     await this.requireUpload(bucket, key, uploadId);
-    const staged = await this.store.stage(body);
-    try {
-      return await this.store.putPart(uploadId, partNumber, staged, describe(staged));
-    } catch (error) {
-      await staged.discard();
-      throw error;
-    }
+    return this.writeWithin(size, body, async () => {
+      const staged = await this.store.stage(body);
+      try {
+        return await this.store.putPart(uploadId, partNumber, staged, describe(staged));
+      } catch (error) {
+        await staged.discard();
+        throw error;
+      }
+    });
   }
 
   async listParts(bucket: string, key: string, uploadId: string): Promise<{ upload: UploadInfo; parts: PartInfo[] }> {
@@ -356,6 +376,14 @@ export class Engine {
     const etag = `${md5.digest("hex")}-${chosen.length}`;
     const meta = describe({ etag, partSizes: chosen.map((part) => part.size), upload, parts: chosen });
     return this.commitChecked(bucket, key, precondition, () => this.store.completeUpload(uploadId, chosen.map((part) => part.partNumber), meta));
+  }
+
+  /** A write that needs `size` bytes of disk; a body it did not take is destroyed (the server deals with the unread request). */
+  private writeWithin<T>(size: number | undefined, body: Readable | undefined, run: () => Promise<T>): Promise<T> {
+    return this.space.write(size, run).catch((error: unknown) => {
+      body?.destroy();
+      throw error;
+    });
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,8 @@ import { H3, type H3Event } from "h3";
 import { toNodeHandler } from "h3/node";
 import type { ServeConfig } from "../config.js";
 import type { Engine } from "../engine/engine.js";
-import { S3Error } from "../s3/errors.js";
+import { S3Error, errors } from "../s3/errors.js";
+import { isNoSpace } from "../engine/disk-space.js";
 import { handleAdmin, isAdminRequest } from "./admin.js";
 import { parseTarget, resolveOperation } from "../s3/route.js";
 import { verifyRequest } from "../s3/sigv4.js";
@@ -16,6 +17,7 @@ import { HANDLERS } from "./handlers/index.js";
 import { log } from "../log.js";
 import { errorResponse, toHttpResponse } from "./respond.js";
 import { fileSpansBody } from "./send-file.js";
+import { discardUnreadBody } from "./unread-body.js";
 import { fileSpansOf } from "../store/types.js";
 import type { NodeHandler } from "./listen.js";
 
@@ -49,8 +51,11 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
         body.once("error", (error) => log.warn(`${method} ${resource} aborted mid-body: ${error.message}`));
       }
       return toHttpResponse(result, requestId, method);
-    } catch (error) {
+    } catch (thrown) {
+      // a full disk anywhere (staging, the catalog) is the client's 507, not an internal error
+      const error = isNoSpace(thrown) ? errors.storageFull() : thrown;
       if (!(error instanceof S3Error)) log.error(`${method} ${resource} failed: ${(error as Error)?.stack ?? String(error)}`);
+      discardUnreadBody(req);
       return errorResponse(error, requestId, method, resource);
     }
   };

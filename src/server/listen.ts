@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse, Server } from "node:http";
 import type { Socket } from "node:net";
 import { listen } from "listhen";
+import { continueOnFirstRead } from "./unread-body.js";
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -46,6 +47,11 @@ export async function listenStrict(handler: NodeHandler, host: string, port: num
   }
   const server = listener.server as Server;
   server.keepAliveTimeout = 65_000;
+  // a listener here stops Node from sending "100 Continue" before the request is handled
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    continueOnFirstRead(req, res);
+    handler(req, res);
+  });
   const connections = trackBusyConnections(server);
   const shownHost = host.includes(":") ? `[${host}]` : host;
   return {

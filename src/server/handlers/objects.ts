@@ -67,6 +67,7 @@ export const putObject: Handler = async (context) => {
   const plan = planPayload(context.headers, context.auth);
   const contentHeaders = contentHeadersFrom(context.headers);
   const userMetadata = parseUserMetadata(context.headers);
+  await context.engine.requireRoom(plan.decodedLength);
   const payload = decodePayload(context.req, plan);
   const info = await context.engine.putObject(bucket, key, payload.data, () => {
     const digests = payload.digests();
@@ -77,7 +78,7 @@ export const putObject: Handler = async (context) => {
       checksum: digests.checksum && { ...digests.checksum, type: "FULL_OBJECT" },
       origin: "local",
     };
-  }, writePrecondition(context));
+  }, writePrecondition(context), plan.decodedLength);
   return { headers: { etag: `"${info.etag}"`, ...(info.checksum ? checksumHeaders(info.checksum) : {}) } };
 };
 
