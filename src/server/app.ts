@@ -55,8 +55,9 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
       // a full disk anywhere (staging, the catalog) is the client's 507, not an internal error
       const error = isNoSpace(thrown) ? errors.storageFull() : thrown;
       if (!(error instanceof S3Error)) log.error(`${method} ${resource} failed: ${(error as Error)?.stack ?? String(error)}`);
-      discardUnreadBody(req);
-      return errorResponse(error, requestId, method, resource);
+      // a body still arriving is read to its end first, or the connection closes with the answer
+      const drained = await discardUnreadBody(req);
+      return errorResponse(error, requestId, method, resource, drained ? {} : { connection: "close" });
     }
   };
 

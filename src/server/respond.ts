@@ -34,11 +34,11 @@ export function toHttpResponse(result: S3Response | (Omit<S3Response, "body"> & 
   return new FastResponse((body ?? null) as never, { status, statusText: STATUS_CODES[status], headers });
 }
 
-export function errorResponse(error: unknown, requestId: string, method: string, resource: string): Response {
+export function errorResponse(error: unknown, requestId: string, method: string, resource: string, extraHeaders: Record<string, string> = {}): Response {
   const s3Error = error instanceof S3Error ? error : errors.internal();
   if (s3Error.status === 304) {
     return toHttpResponse({ status: 304, headers: s3Error.headers }, requestId, method);
   }
   const xml = errorXml({ code: s3Error.code, message: s3Error.message, resource, requestId, details: s3Error.details });
-  return toHttpResponse(xmlResponse(xml, s3Error.status, s3Error.headers), requestId, method);
+  return toHttpResponse(xmlResponse(xml, s3Error.status, { ...s3Error.headers, ...extraHeaders }), requestId, method);
 }
