@@ -24,6 +24,9 @@ export interface TcpProxy {
   dieAfter(bytes: number): void;
   /** accept and forward connections again */
   revive(): void;
+  /** Bytes from the target stop flowing once `bytes` more came (connections stay open) until release(). */
+  holdAfter(bytes: number): void;
+  release(): void;
   /** stop listening and destroy every live socket */
   close(): Promise<void>;
 }
@@ -34,6 +37,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   let forwarded = 0; // from the target, never reset
   let deathAt: number | undefined;
   let dead = false;
+  let holdAt: number | undefined;
+  /** held target sockets and the client each forwards to */
+  const held = new Map<Socket, Socket>();
   const track = (socket: Socket) => {
     live.add(socket);
     socket.on("close", () => live.delete(socket));
@@ -53,6 +59,12 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       counters.bytesFromTarget += chunk.length;
       forwarded += chunk.length;
       if (deathAt !== undefined && forwarded >= deathAt) die();
+      if (holdAt !== undefined && forwarded >= holdAt && !held.has(target)) {
+        // unpiped, not only paused: a drained client would resume a piped source
+        target.unpipe(client);
+        target.pause();
+        held.set(target, client);
+      }
     });
     client.pipe(target);
     target.pipe(client);
@@ -87,6 +99,14 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     revive: () => {
       dead = false;
       deathAt = undefined;
+    },
+    holdAfter: (bytes) => {
+      holdAt = forwarded + bytes;
+    },
+    release: () => {
+      holdAt = undefined;
+      for (const [target, client] of held) target.pipe(client);
+      held.clear();
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
