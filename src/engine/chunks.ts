@@ -356,6 +356,7 @@ export class ChunkCache {
       body?.destroy();
       const failure = error instanceof S3Error && error.code === "PreconditionFailed" ? new ObjectChangedError(info.bucket, info.key) : (error as Error);
       detach();
+      if (spool.diskFull) this.space.markFull(`chunk ${key.index} of ${info.bucket}/${info.key}: ${spool.diskFull.message}`);
       // forget the old version before any reader hears of the failure, so its retry reads the new one
       if (failure instanceof ObjectChangedError) await this.onChanged(info).catch(() => undefined);
       spool.fail(failure);

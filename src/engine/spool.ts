@@ -85,7 +85,8 @@ export class Spool {
 
   /** After a full disk: holds the bytes for the attached readers, waiting while the slowest is far behind. */
   private async keep(chunk: Buffer): Promise<void> {
-    if (this.readers.size === 0) throw new Error(`disk full and no reader left for ${this.path}`);
+    // nobody to pass the bytes to (a prefetch, or every reader went away): stop, as a disk-full error
+    if (this.readers.size === 0) throw Object.assign(new Error(`disk full and no reader left: ${this.noSpace!.message}`), { code: (this.noSpace as NodeJS.ErrnoException).code });
     this.memory.push(chunk);
     this.memoryBytes += chunk.length;
     this.progress.emit("change");
