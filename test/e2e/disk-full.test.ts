@@ -12,7 +12,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
-  CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client,
+  CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client,
   UploadPartCommand, type S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
@@ -92,8 +92,10 @@ describe.skipIf(skipReason !== undefined)("a full disk", () => {
   const dataDir = path.join(mount, "data");
   const filler = path.join(mount, "filler");
   const bucket = "diskfull";
-  const big = patternBytes(24 * MiB, 1);
-  const mid = patternBytes(30 * MiB, 2);
+  const big = patternBytes(20 * MiB, 1);
+  const mid = patternBytes(18 * MiB, 2);
+  // above the 24 MiB chunk threshold set below: cached in 8 MiB chunks
+  const chunked = patternBytes(28 * MiB, 9);
   let remote: RemoteFixture;
   let server: RunningServer;
   let client: S3Client;
@@ -123,8 +125,9 @@ describe.skipIf(skipReason !== undefined)("a full disk", () => {
     remote = await startRemote();
     await remote.put(bucket, "big.bin", big);
     await remote.put(bucket, "mid.bin", mid);
+    await remote.put(bucket, "chunked.bin", chunked);
     mkdirSync(dataDir);
-    server = await startOverlay(remote, { dataDir });
+    server = await startOverlay(remote, { dataDir, env: { S3_OVERLAY_CHUNK_THRESHOLD: String(24 * MiB), S3_OVERLAY_CHUNK_SIZE: String(8 * MiB) } });
     client = server.client();
   }, 240_000);
 
@@ -176,6 +179,19 @@ describe.skipIf(skipReason !== undefined)("a full disk", () => {
     expect(server.stderr()).toMatch(/disk full: .*filling diskfull\/mid\.bin/);
     // not kept: the next read is a pass-through while the disk is full
     expect(await xCache(client, bucket, "mid.bin")).toEqual({ status: 200, cache: "pass", md5: md5(mid) });
+  }, 60_000);
+
+  it("chunks of a large object that do not fit are read from the remote and not kept", async () => {
+    leaveFree(12 * MiB);
+    const read = await client.send(new GetObjectCommand({ Bucket: bucket, Key: "chunked.bin" }));
+    expect(md5(Buffer.from(await read.Body!.transformToByteArray()))).toBe(md5(chunked));
+    await sleep(300);
+    expect(filesIn(path.join(dataDir, "blobs"))).toEqual([]);
+    expect(filesIn(path.join(dataDir, "spool"))).toEqual([]);
+    // the manifest is kept (a catalog row), its chunks are not: still a miss
+    expect(await xCache(client, bucket, "chunked.bin")).toEqual({ status: 200, cache: "miss", md5: md5(chunked) });
+    expect((await counters()).passThroughDiskFull).toBeGreaterThanOrEqual(8);
+    expect(server.process.exitCode).toBeNull();
   }, 60_000);
 
   it("a PUT that does not fit is 507 XMinioStorageFull, for the SDK and the aws CLI, and leaves nothing", async () => {
@@ -243,13 +259,21 @@ describe.skipIf(skipReason !== undefined)("a full disk", () => {
 
   it("once space returns, a miss is cached again (miss, then hit), and the log says so once", async () => {
     freeUp();
+    // room for both objects below (64 MiB in all)
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: "mp/object.bin" }));
+    // fills commit just after their last byte went out
+    const untilHit = async (key: string) => {
+      let read = await xCache(client, bucket, key);
+      for (let tries = 0; read.cache !== "hit" && tries < 30; tries++) {
+        await sleep(100);
+        read = await xCache(client, bucket, key);
+      }
+      return read;
+    };
     expect(await xCache(client, bucket, "big.bin")).toEqual({ status: 200, cache: "miss", md5: md5(big) });
-    let hit = await xCache(client, bucket, "big.bin");
-    for (let tries = 0; hit.cache !== "hit" && tries < 20; tries++) {
-      await sleep(100);
-      hit = await xCache(client, bucket, "big.bin");
-    }
-    expect(hit).toEqual({ status: 200, cache: "hit", md5: md5(big) });
+    expect(await untilHit("big.bin")).toEqual({ status: 200, cache: "hit", md5: md5(big) });
+    expect(await xCache(client, bucket, "chunked.bin")).toEqual({ status: 200, cache: "miss", md5: md5(chunked) });
+    expect(await untilHit("chunked.bin")).toEqual({ status: 200, cache: "hit", md5: md5(chunked) });
     expect(logCount("disk space is back")).toBeGreaterThanOrEqual(1);
     expect(logCount("disk space is back")).toBeLessThanOrEqual(logCount("disk full: serving misses without caching"));
     expect(server.process.exitCode).toBeNull();
