@@ -206,15 +206,9 @@ export class Engine {
   /** `size`: the length the client declared, checked against the free space (again) before any byte is staged. */
   async putObject(bucket: string, key: string, body: Readable, describe: Describe, precondition?: Precondition, size?: number): Promise<ObjectInfo> {
     await this.requireBucket(bucket);
-    return this.writeWithin(size, body, async () => {
-      const staged = await this.store.stage(body);
-      try {
-        const meta = describe(staged);
-        return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
-      } catch (error) {
-        await staged.discard();
-        throw error;
-      }
+    return this.stageWithin(size, body, (staged) => {
+      const meta = describe(staged);
+      return this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
     });
   }
 
@@ -228,15 +222,8 @@ export class Engine {
     if ((source.cache === undefined || source.cache === "hit") && source.info.chunkSize === undefined) {
       return this.commitChecked(bucket, key, precondition, () => this.store.copyObject(source.info, bucket, key, meta));
     }
-    return this.writeWithin(source.info.size, undefined, async () => {
-      const staged = await this.store.stage(source.open());
-      try {
-        return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
-      } catch (error) {
-        await staged.discard();
-        throw error;
-      }
-    });
+    return this.stageWithin(source.info.size, source.open(), (staged) =>
+      this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta)));
   }
 
   /** S3 answers success for a key that does not exist. With a remote, the delete sticks (tombstone). */
@@ -314,15 +301,7 @@ export class Engine {
   ): Promise<PartInfo> {
     checkPartNumber(partNumber);
     await this.requireUpload(bucket, key, uploadId);
-    return this.writeWithin(size, body, async () => {
-      const staged = await this.store.stage(body);
-      try {
-        return await this.store.putPart(uploadId, partNumber, staged, describe(staged));
-      } catch (error) {
-        await staged.discard();
-        throw error;
-      }
-    });
+    return this.stageWithin(size, body, (staged) => this.store.putPart(uploadId, partNumber, staged, describe(staged)));
   }
 
   async listParts(bucket: string, key: string, uploadId: string): Promise<{ upload: UploadInfo; parts: PartInfo[] }> {
@@ -378,12 +357,26 @@ export class Engine {
     return this.commitChecked(bucket, key, precondition, () => this.store.completeUpload(uploadId, chosen.map((part) => part.partNumber), meta));
   }
 
-  /** A write that needs `size` bytes of disk; a body it did not take is destroyed (the server deals with the unread request). */
-  private writeWithin<T>(size: number | undefined, body: Readable | undefined, run: () => Promise<T>): Promise<T> {
-    return this.space.write(size, run).catch((error: unknown) => {
-      body?.destroy();
+  /**
+   * Stages `body` with `size` bytes of disk reserved and hands it to `use`, which
+   * must use it up; discarded if `use` fails. A full disk is 507; a body not taken
+   * is destroyed (the server deals with the rest of the request).
+   */
+  private async stageWithin<T>(size: number | undefined, body: Readable, use: (staged: StagedData) => Promise<T>): Promise<T> {
+    try {
+      return await this.space.write(size, async () => {
+        const staged = await this.store.stage(body);
+        try {
+          return await use(staged);
+        } catch (error) {
+          await staged.discard();
+          throw error;
+        }
+      });
+    } catch (error) {
+      body.destroy();
       throw error;
-    });
+    }
   }
 
   async close(): Promise<void> {
