@@ -154,6 +154,11 @@ describe.skipIf(skipReason !== undefined)("a full disk", () => {
     expect(freeBytes(mount)).toBeGreaterThan(before - MiB);
     expect(logCount("disk full: serving misses without caching")).toBe(1);
     expect(await counters()).toMatchObject({ passes: 3, passThroughDiskFull: 3 });
+    // warm cannot keep it either, and says why instead of reporting it cached
+    const warm = await runCli(["warm", `${bucket}/big.bin`, "--data-dir", dataDir], { ...(await storeEnv()), ...remote.env }, 60_000);
+    expect(warm.code).toBe(1);
+    expect(warm.stderr).toMatch(/warm: failed diskfull\/big\.bin: .*minimum free drive threshold/);
+    expect(filesIn(path.join(dataDir, "blobs"))).toEqual([]);
   });
 
   it("a fill that runs out of disk midway still gives its reader every byte, and keeps nothing", async () => {
