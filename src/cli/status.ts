@@ -65,6 +65,10 @@ function table(status: CacheStatus): string {
         `${counters.corruptObjects ?? 0} corrupt objects` +
         `${maxCacheSize === undefined ? "" : `; --max-cache-size ${formatBytes(maxCacheSize)}`}`,
     );
+    // older servers do not send these counters
+    if (counters.storageFull || counters.passThroughDiskFull) {
+      lines.push(`disk full: ${counters.storageFull ?? 0} writes refused (507), ${counters.passThroughDiskFull ?? 0} misses served without caching`);
+    }
   }
   return `${lines.join("\n")}\n`;
 }

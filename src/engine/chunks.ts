@@ -3,13 +3,16 @@
 // response is never assembled from two versions, checksummed when written and
 // verified when read (a corrupt chunk is fetched again, never served). A chunk
 // whose connection is lost mid-way resumes where it stopped (resume.ts).
+// A chunk the disk has no room for is read straight from the remote and not
+// kept; one that runs out of disk midway goes on from memory for its readers.
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { once } from "node:events";
 import { PassThrough, pipeline, Readable } from "node:stream";
 import { BlockCrcs, blockMatches, decodeBlockChecksums, encodeBlockChecksums } from "../block-crc.js";
-import { S3Error } from "../s3/errors.js";
+import { S3Error, errors } from "../s3/errors.js";
 import type { ByteRange, ChunkInfo, ChunkKey, ObjectInfo, Store } from "../store/types.js";
+import type { DiskSpace } from "./disk-space.js";
 import type { Remote } from "./remote.js";
 import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
@@ -66,6 +69,7 @@ export class ChunkCache {
     private readonly remote: Remote,
     private readonly spoolDir: string,
     readonly settings: ChunkSettings,
+    private readonly space: DiskSpace,
     /** called when the remote object changed under a manifest */
     private readonly onChanged: (info: ObjectInfo) => Promise<void>,
   ) {}
@@ -146,16 +150,22 @@ export class ChunkCache {
     const inFlight = this.fills.get(chunkId(key));
     if (inFlight) {
       this.stats.coalesced++;
-      const spool = await inFlight.spool;
+      const spool = await inFlight.spool.catch(() => undefined);
       // still in flight after the await: its spool is open (else the chunk is in the store now)
-      if (this.fills.get(chunkId(key)) === inFlight) return spool.reader(within);
+      if (spool?.joinable && this.fills.get(chunkId(key)) === inFlight) return spool.reader(within);
     }
     const present = await this.store.getChunk(key);
     if (present) {
       this.stats.hits++;
       return this.verifiedReader(info, present, within);
     }
-    if (within.start < DIRECT_RANGE_AFTER) return (await this.fill(info, key).spool).reader(within);
+    if (within.start < DIRECT_RANGE_AFTER) {
+      const spool = await this.fill(info, key).spool.catch(() => undefined);
+      if (spool?.joinable) return spool.reader(within);
+      // no room on the disk (or it just filled up): this read comes from the remote and is not kept
+      this.space.stats.passThroughDiskFull++;
+      return this.directRange(info, index * key.chunkSize, within, () => undefined);
+    }
     // Deep inside a cold chunk: waiting for the fill to get there would cost the
     // download of everything before it. Fetch just the range (same version, by
     // If-Match), and the whole chunk once the range's bytes are on their way, so
@@ -244,7 +254,9 @@ export class ChunkCache {
   private async refetchRest(info: ObjectInfo, chunk: ChunkInfo, rest: ByteRange, out: PassThrough): Promise<void> {
     this.stats.corrupt++;
     await this.store.deleteChunk(chunk);
-    const reader = (await this.fill(info, chunk).spool).reader(rest);
+    const spool = await this.fill(info, chunk).spool.catch(() => undefined);
+    const chunkStart = chunk.index * chunk.chunkSize;
+    const reader = spool?.joinable ? spool.reader(rest) : this.directRange(info, chunkStart, rest, () => undefined);
     pipeline(reader, out, () => undefined);
   }
 
@@ -283,14 +295,24 @@ export class ChunkCache {
     const start = key.index * key.chunkSize;
     const size = Math.min(key.chunkSize, info.size - start);
     const spoolPath = path.join(this.spoolDir, `chunk-${randomBytes(12).toString("hex")}`);
-    const spool = Spool.create(spoolPath);
+    let release: (() => void) | undefined;
+    // a chunk the disk cannot take gets no spool: its readers go to the remote (open)
+    const spool = this.space.reserve(size).then((reserved) => {
+      release = reserved;
+      if (!reserved) throw errors.storageFull();
+      return Spool.create(spoolPath);
+    });
     // the fill leaves the map before its spool is released: nobody joins a closed spool
     const detach = () => {
       if (this.fills.get(id) === fill) this.fills.delete(id);
     };
     const done = spool.then((opened) => this.download(info, key, size, opened, detach, source)).then(() => undefined, (error: Error) => {
+      source?.destroy();
       fill.error = error;
-    }).finally(detach);
+    }).finally(() => {
+      release?.();
+      detach();
+    });
     const fill: ChunkFill = { spool, size, done };
     this.fills.set(id, fill);
     return fill;
@@ -307,13 +329,15 @@ export class ChunkCache {
       for await (const data of bytes) {
         blockCrcs.update(data);
         await spool.append(data);
+        if (spool.diskFull) detach();
       }
       await spool.drain();
-      if (spool.written !== size) throw new Error(`remote sent ${spool.written} of ${size} bytes of chunk ${key.index} of ${info.bucket}/${info.key}`);
+      if (spool.received !== size) throw new Error(`remote sent ${spool.received} of ${size} bytes of chunk ${key.index} of ${info.bucket}/${info.key}`);
     } catch (error) {
       await bytes.return(undefined);
       const failure = error instanceof S3Error && error.code === "PreconditionFailed" ? new ObjectChangedError(info.bucket, info.key) : (error as Error);
       detach();
+      if (spool.diskFull) this.space.markFull(`chunk ${key.index} of ${info.bucket}/${info.key}: ${spool.diskFull.message}`);
       // forget the old version before any reader hears of the failure, so its retry reads the new one
       if (failure instanceof ObjectChangedError) await this.onChanged(info).catch(() => undefined);
       spool.fail(failure);
@@ -323,6 +347,14 @@ export class ChunkCache {
     spool.finish();
     this.stats.fetched++;
     this.stats.fetchedBytes += size;
+    if (spool.diskFull) {
+      // its readers had every byte; nothing of it is kept
+      detach();
+      this.space.stats.passThroughDiskFull++;
+      this.space.markFull(`chunk ${key.index} of ${info.bucket}/${info.key}: ${spool.diskFull.message}`);
+      await spool.release(true);
+      throw errors.storageFull();
+    }
     let taken = false;
     try {
       const staged = await this.store.adoptFile(spool.path);

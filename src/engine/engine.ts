@@ -2,6 +2,7 @@
 // Buckets must exist, multipart uploads are validated and assembled, listings
 // are paged. The server calls it; it calls the store.
 import { createHash } from "node:crypto";
+import path from "node:path";
 import type { Readable } from "node:stream";
 import { S3Error, errors } from "../s3/errors.js";
 import { Corruption } from "./corruption.js";
@@ -13,6 +14,7 @@ import { listPage, mergedSource, sortedSource, type ListSource, type Page, type 
 import { KeyedMutex, objectId } from "./mutex.js";
 import { RecentCompletions } from "./completions.js";
 import type { ChunkStats } from "./chunks.js";
+import { DiskSpace, type DiskFullStats } from "./disk-space.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
 import { Remote } from "./remote.js";
 
@@ -47,7 +49,7 @@ export interface EngineOptions extends OverlaySettings {
 }
 
 /** Live counters of a running engine (status --server). */
-export interface EngineCounters {
+export interface EngineCounters extends DiskFullStats {
   /** GETs answered from the store */
   hits: number;
   /** GETs filled from the remote */
@@ -71,11 +73,14 @@ export class Engine {
   private readonly reads = { hits: 0, misses: 0, passes: 0 };
   /** what happens when stored bytes fail their check (reads and verify) */
   readonly corruption: Corruption;
+  /** free space of the data dir (the spool dir's parent, which exists in local mode too) */
+  private readonly space: DiskSpace;
 
   private constructor(readonly store: Store, readonly options: EngineOptions) {
     this.corruption = new Corruption(store);
+    this.space = new DiskSpace(path.dirname(options.spoolDir));
     if (options.remote) {
-      this.overlay = new Overlay(new Remote(options.remote), store, options, options.spoolDir, this.keyLocks, options.region);
+      this.overlay = new Overlay(new Remote(options.remote), store, options, options.spoolDir, this.keyLocks, options.region, this.space);
     }
   }
 
@@ -163,7 +168,7 @@ export class Engine {
   counters(): EngineCounters {
     const overlay = this.overlay?.counters ?? { filledBytes: 0, coalesced: 0 };
     const chunks = this.overlay?.chunks.stats ?? { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0, coalesced: 0 };
-    return { ...this.reads, ...overlay, corruptObjects: this.corruption.found, chunks: { ...chunks } };
+    return { ...this.reads, ...overlay, ...this.space.stats, corruptObjects: this.corruption.found, chunks: { ...chunks } };
   }
 
   /**
@@ -206,16 +211,22 @@ export class Engine {
   }
 
 
-  async putObject(bucket: string, key: string, body: Readable, describe: Describe, precondition?: Precondition): Promise<ObjectInfo> {
+  /**
+   * Throws XMinioStorageFull (507) if `size` bytes cannot be written now. Called
+   * before a request body is read: a client that waits for "100 Continue" then never sends it.
+   * An unknown size (Transfer-Encoding: chunked) is checked against the margin only.
+   */
+  async requireRoom(size: number | undefined): Promise<void> {
+    await this.space.write(size, async () => undefined);
+  }
+
+  /** `size`: the length the client declared, checked against the free space (again) before any byte is staged. */
+  async putObject(bucket: string, key: string, body: Readable, describe: Describe, precondition?: Precondition, size?: number): Promise<ObjectInfo> {
     await this.requireBucket(bucket);
-    const staged = await this.store.stage(body);
-    try {
+    return this.stageWithin(size, body, (staged) => {
       const meta = describe(staged);
-      return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
-    } catch (error) {
-      await staged.discard();
-      throw error;
-    }
+      return this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
+    });
   }
 
   /**
@@ -228,13 +239,8 @@ export class Engine {
     if ((source.cache === undefined || source.cache === "hit") && source.info.chunkSize === undefined) {
       return this.commitChecked(bucket, key, precondition, () => this.store.copyObject(source.info, bucket, key, meta));
     }
-    const staged = await this.store.stage(source.open());
-    try {
-      return await this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta));
-    } catch (error) {
-      await staged.discard();
-      throw error;
-    }
+    return this.stageWithin(source.info.size, source.open(), (staged) =>
+      this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta)));
   }
 
   /** S3 answers success for a key that does not exist. With a remote, the delete sticks (tombstone). */
@@ -309,19 +315,14 @@ export class Engine {
 
   async uploadPart(
     bucket: string, key: string, uploadId: string, partNumber: number, body: Readable,
-    describe: (staged: StagedData) => { etag: string; checksum?: Checksum },
+    describe: (staged: StagedData) => { etag: string; checksum?: Checksum }, size?: number,
   ): Promise<PartInfo> {
     checkPartNumber(partNumber);
     await this.requireUpload(bucket, key, uploadId);
-    const staged = await this.store.stage(body);
-    try {
-      // one part number commits at a time, in the order the bodies finished, so the last to finish is the part
-      // (an S3 tier takes the part, then its marker: two interleaved commits could pair one's bytes with the other's ETag)
-      return await this.keyLocks.run(`${uploadId}\npart ${partNumber}`, () => this.store.putPart(uploadId, partNumber, staged, describe(staged)));
-    } catch (error) {
-      await staged.discard();
-      throw error;
-    }
+    // one part number commits at a time, in the order the bodies finished, so the last to finish is the part
+    // (an S3 tier takes the part, then its marker: two interleaved commits could pair one's bytes with the other's ETag)
+    return this.stageWithin(size, body, (staged) =>
+      this.keyLocks.run(`${uploadId}\npart ${partNumber}`, () => this.store.putPart(uploadId, partNumber, staged, describe(staged))));
   }
 
   async listParts(bucket: string, key: string, uploadId: string): Promise<{ upload: UploadInfo; parts: PartInfo[] }> {
@@ -392,6 +393,28 @@ export class Engine {
     const etag = `${md5.digest("hex")}-${chosen.length}`;
     const meta = describe({ etag, partSizes: chosen.map((part) => part.size), upload, parts: chosen });
     return this.commitChecked(bucket, key, precondition, () => this.store.completeUpload(uploadId, chosen.map((part) => part.partNumber), meta));
+  }
+
+  /**
+   * Stages `body` with `size` bytes of disk reserved and hands it to `use`, which
+   * must use it up; discarded if `use` fails. A full disk is 507; a body not taken
+   * is destroyed (the server deals with the rest of the request).
+   */
+  private async stageWithin<T>(size: number | undefined, body: Readable, use: (staged: StagedData) => Promise<T>): Promise<T> {
+    try {
+      return await this.space.write(size, async () => {
+        const staged = await this.store.stage(body);
+        try {
+          return await use(staged);
+        } catch (error) {
+          await staged.discard();
+          throw error;
+        }
+      });
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
   }
 
   async close(): Promise<void> {

@@ -8,10 +8,16 @@
 // chunk; a medium one fetches the remainder with If-Match, so the two halves
 // are always the same version. A body cut by a lost connection is resumed the
 // same way (resume.ts).
+//
+// A disk that cannot take the object makes the fill a pass-through: known up
+// front (statfs, see disk-space.ts), no spool is made and readers stream from the
+// remote; found out midway (ENOSPC), the readers already attached get the rest
+// from memory (spool.ts) and nothing is committed.
 import { md5 } from "../digests.js";
 import { BlockCrcs } from "../block-crc.js";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
+import type { DiskSpace } from "./disk-space.js";
 import type { Remote, RemoteObject, RemoteRead } from "./remote.js";
 import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
@@ -29,6 +35,8 @@ export interface FillStart {
   /** larger than the chunk threshold: read it in chunks; `firstChunk` carries chunk 0's bytes */
   chunked: boolean;
   firstChunk?: Readable;
+  /** the disk has no room for it: read it from the remote, nothing is kept */
+  passThrough?: boolean;
 }
 
 export interface FillSizes {
@@ -42,8 +50,13 @@ export class Fill {
   /** settles when the fill is over (committed, or failed and cleaned up); never rejects */
   readonly done: Promise<void>;
   private spool: Spool | undefined;
+  /** the disk filled up during the fill: late readers go to the remote */
+  passedThrough = false;
 
-  constructor(remote: Remote, bucket: string, key: string, spoolPath: string, sizes: FillSizes, commit: CommitSpool, private readonly onDetach: Detach) {
+  constructor(
+    remote: Remote, bucket: string, key: string, spoolPath: string, sizes: FillSizes, private readonly space: DiskSpace,
+    commit: CommitSpool, private readonly onDetach: Detach,
+  ) {
     let resolveReady!: (start: FillStart | undefined) => void;
     let rejectReady!: (error: unknown) => void;
     this.ready = new Promise((resolve, reject) => {
@@ -66,7 +79,7 @@ export class Fill {
    * object); undefined once the fill is over: the object is then in the store.
    */
   reader(range: ByteRange): Readable | undefined {
-    return this.detached ? undefined : this.spool!.reader(range);
+    return this.detached || !this.spool?.joinable ? undefined : this.spool.reader(range);
   }
 
   private async run(
@@ -74,34 +87,53 @@ export class Fill {
     resolveReady: (start: FillStart | undefined) => void, rejectReady: (error: unknown) => void,
   ): Promise<void> {
     let first: RemoteRead | undefined;
+    let release: (() => void) | undefined;
     try {
       first = await remote.getFirstBytes(bucket, key, sizes.chunkSize);
       if (!first) return resolveReady(undefined);
       if (first.object.size > sizes.chunkThreshold) {
         return resolveReady({ object: first.object, chunked: true, firstChunk: first.body });
       }
+      release = await this.space.reserve(first.object.size);
+      if (!release) {
+        discard(first.body);
+        this.passedThrough = true;
+        return resolveReady({ object: first.object, chunked: false, passThrough: true });
+      }
       this.spool = await Spool.create(spoolPath);
     } catch (error) {
       if (first) discard(first.body);
+      release?.();
       return rejectReady(error);
     }
+    try {
+      await this.copy(remote, bucket, key, first, commit, resolveReady);
+    } finally {
+      release();
+    }
+  }
+
+  private async copy(remote: Remote, bucket: string, key: string, first: RemoteRead, commit: CommitSpool, resolveReady: (start: FillStart) => void): Promise<void> {
     const { object } = first;
-    const spool = this.spool;
+    const spool = this.spool!;
     resolveReady({ object, chunked: false });
     const hash = PLAIN_MD5.test(object.etag) ? md5(object.size) : undefined;
     // checksums of the bytes as fetched: every later read of the mirror is checked against them
     const crcs = new BlockCrcs();
     const bytes = remoteRange(remote, bucket, key, object.etag, { start: 0, end: object.size - 1 }, first.body);
+    const noticeFull = () => this.noticeDiskFull(spool, `${bucket}/${key}`);
     try {
       for await (const chunk of bytes) {
         hash?.update(chunk);
         crcs.update(chunk);
         await spool.append(chunk);
+        noticeFull();
         await hash?.ready();
       }
       await spool.drain();
-      if (spool.written !== object.size) {
-        throw new Error(`remote sent ${spool.written} of ${object.size} bytes of ${bucket}/${key}`);
+      noticeFull();
+      if (spool.received !== object.size) {
+        throw new Error(`remote sent ${spool.received} of ${object.size} bytes of ${bucket}/${key}`);
       }
       if (hash && (await hash.digest()).toString("hex") !== object.etag) {
         throw new Error(`remote bytes of ${bucket}/${key} do not match its ETag ${object.etag}`);
@@ -115,8 +147,18 @@ export class Fill {
       return;
     }
     spool.finish();
-    const taken = await commit(spool.path, object, crcs.finish()).catch(() => false);
+    // a spool the disk could not take whole is only the readers' copy
+    const taken = !spool.diskFull && (await commit(spool.path, object, crcs.finish()).catch(() => false));
     this.detach();
     await spool.release(!taken);
+  }
+
+  /** The spool ran out of disk: from now on the fill only feeds its readers; new requests start their own. */
+  private noticeDiskFull(spool: Spool, what: string): void {
+    if (this.passedThrough || !spool.diskFull) return;
+    this.passedThrough = true;
+    this.space.stats.passThroughDiskFull++;
+    this.space.markFull(`filling ${what}: ${spool.diskFull.message}`);
+    this.detach();
   }
 }

@@ -10,8 +10,10 @@ import { finished } from "node:stream/promises";
 import type { OverlaySettings } from "../config.js";
 import type { ByteRange, ObjectInfo, Store } from "../store/types.js";
 import { ChunkCache } from "./chunks.js";
+import type { DiskSpace } from "./disk-space.js";
 import { Fill } from "./fill.js";
 import { objectId, type KeyedMutex } from "./mutex.js";
+import { errors } from "../s3/errors.js";
 import type { Remote, RemoteObject } from "./remote.js";
 
 export type CacheStatus = "hit" | "miss" | "pass";
@@ -38,8 +40,9 @@ export class Overlay {
     private readonly spoolDir: string,
     private readonly keyLocks: KeyedMutex,
     private readonly region: string,
+    private readonly space: DiskSpace,
   ) {
-    this.chunks = new ChunkCache(store, remote, spoolDir, settings, (info) => this.dropChanged(info));
+    this.chunks = new ChunkCache(store, remote, spoolDir, settings, space, (info) => this.dropChanged(info));
   }
 
   async start(): Promise<void> {
@@ -95,7 +98,8 @@ export class Overlay {
       const detach = () => {
         if (this.fills.get(id) === started) this.fills.delete(id);
       };
-      const started: Fill = new Fill(this.remote, bucket, key, spoolPath, this.settings, (file, object, crcs) => this.commitMirror(bucket, key, file, object, crcs), detach);
+      const commit = (file: string, object: RemoteObject, crcs: number[]) => this.commitMirror(bucket, key, file, object, crcs);
+      const started: Fill = new Fill(this.remote, bucket, key, spoolPath, this.settings, this.space, commit, detach);
       fill = started;
       this.fills.set(id, fill);
       void started.done.then(detach);
@@ -113,12 +117,18 @@ export class Overlay {
       start.firstChunk = undefined;
       return this.readChunked(manifest, "miss");
     }
-    const running = fill;
     const info = mirroredInfo(bucket, object);
+    if (start.passThrough) {
+      this.space.stats.passThroughDiskFull++;
+      return { info, cache: "pass", open: (range) => remoteStream(this.remote, bucket, key, object.etag, range) };
+    }
+    const running = fill;
     return {
       info,
       cache: "miss",
-      open: (range) => running.reader(range ?? { start: 0, end: object.size - 1 }) ?? this.readCommitted(info, range),
+      // a fill that ran out of disk kept nothing: a reader too late to join it reads the remote
+      open: (range) => running.reader(range ?? { start: 0, end: object.size - 1 })
+        ?? (running.passedThrough ? remoteStream(this.remote, bucket, key, object.etag, range) : this.readCommitted(info, range)),
     };
   }
 
@@ -130,10 +140,12 @@ export class Overlay {
   async fillObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
     const read = await this.get(bucket, key, false);
     if (!read || read.info.chunkSize !== undefined) return read?.info;
+    if (read.cache === "pass" && this.settings.cacheEnabled) throw errors.storageFull();
     const fill = this.fills.get(objectId(bucket, key));
     // reading the bytes surfaces the fill's error, if any
     await finished(read.open().resume());
     await fill?.done;
+    if (fill?.passedThrough) throw errors.storageFull();
     return read.info;
   }
 

@@ -58,6 +58,8 @@ const STATUS: Record<string, number> = {
   SignatureDoesNotMatch: 403,
   SlowDown: 503,
   XAmzContentSHA256Mismatch: 400,
+  // MinIO's code for a full drive; AWS has none (its disks never fill)
+  XMinioStorageFull: 507,
   InvalidChunkSizeError: 403,
   IllegalLocationConstraintException: 400,
   InvalidLocationConstraint: 400,
@@ -100,4 +102,6 @@ export const errors = {
   malformedXml: () => new S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema."),
   preconditionFailed: (condition: string) => new S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", { Condition: condition }),
   internal: () => new S3Error("InternalError", "We encountered an internal error. Please try again."),
+  storageFull: () =>
+    new S3Error("XMinioStorageFull", "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed."),
 };

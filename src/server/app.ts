@@ -7,7 +7,8 @@ import { H3, type H3Event } from "h3";
 import { toNodeHandler } from "h3/node";
 import type { ServeConfig } from "../config.js";
 import type { Engine } from "../engine/engine.js";
-import { S3Error } from "../s3/errors.js";
+import { S3Error, errors } from "../s3/errors.js";
+import { isNoSpace } from "../engine/disk-space.js";
 import { handleAdmin, isAdminRequest } from "./admin.js";
 import { parseTarget, resolveOperation } from "../s3/route.js";
 import { verifyRequest } from "../s3/sigv4.js";
@@ -17,6 +18,7 @@ import { log } from "../log.js";
 import { errorResponse, toHttpResponse } from "./respond.js";
 import { isPreflight, preflightError } from "./preflight.js";
 import { fileSpansBody } from "./send-file.js";
+import { discardUnreadBody } from "./unread-body.js";
 import { fileSpansOf } from "../store/types.js";
 import type { NodeHandler } from "./listen.js";
 import { Metrics } from "./metrics.js";
@@ -63,9 +65,13 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
         body.once("error", (error) => log.warn(`${method} ${resource} aborted mid-body: ${error.message}`));
       }
       return toHttpResponse(result, requestId, method);
-    } catch (error) {
+    } catch (thrown) {
+      // a full disk anywhere (staging, the catalog) is the client's 507, not an internal error
+      const error = isNoSpace(thrown) ? errors.storageFull() : thrown;
       if (!(error instanceof S3Error)) log.error(`${method} ${resource} failed: ${(error as Error)?.stack ?? String(error)}`);
-      return errorResponse(error, requestId, method, resource);
+      // a body still arriving is read to its end first, or the connection closes with the answer
+      const drained = await discardUnreadBody(req);
+      return errorResponse(error, requestId, method, resource, drained ? {} : { connection: "close" });
     }
   };
 

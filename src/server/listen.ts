@@ -6,6 +6,7 @@ import type { Socket } from "node:net";
 import { listen } from "listhen";
 import { answerClientErrors } from "./client-errors.js";
 import type { ListenTls } from "./tls.js";
+import { continueOnFirstRead } from "./unread-body.js";
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -52,6 +53,12 @@ export async function listenStrict(handler: NodeHandler, host: string, port: num
   const server = listener.server as Server;
   server.keepAliveTimeout = 65_000;
   answerClientErrors(server);
+  // a listener here stops Node from sending "100 Continue" before the request is handled
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    continueOnFirstRead(req, res);
+    // as an ordinary request: the handler and the shutdown's bookkeeping both listen for "request"
+    server.emit("request", req, res);
+  });
   const connections = trackBusyConnections(server);
   const shownHost = host.includes(":") ? `[${host}]` : host;
   return {

@@ -1,4 +1,5 @@
 // Turning handler results and errors into HTTP responses.
+import { STATUS_CODES } from "node:http";
 import { Readable } from "node:stream";
 import { FastResponse } from "srvx";
 import { S3Error, errors } from "../s3/errors.js";
@@ -28,14 +29,16 @@ export function toHttpResponse(result: S3Response | (Omit<S3Response, "body"> & 
   } else if (body === undefined) {
     headers["content-length"] ??= "0";
   }
-  return new FastResponse((body ?? null) as never, { status: result.status ?? 200, headers });
+  const status = result.status ?? 200;
+  // with no reason phrase ("HTTP/1.1 507 ") botocore misreads an answer to Expect: 100-continue
+  return new FastResponse((body ?? null) as never, { status, statusText: STATUS_CODES[status], headers });
 }
 
-export function errorResponse(error: unknown, requestId: string, method: string, resource: string): Response {
+export function errorResponse(error: unknown, requestId: string, method: string, resource: string, extraHeaders: Record<string, string> = {}): Response {
   const s3Error = error instanceof S3Error ? error : errors.internal();
   if (s3Error.status === 304) {
     return toHttpResponse({ status: 304, headers: s3Error.headers }, requestId, method);
   }
   const xml = errorXml({ code: s3Error.code, message: s3Error.message, resource, requestId, details: s3Error.details });
-  return toHttpResponse(xmlResponse(xml, s3Error.status, s3Error.headers), requestId, method);
+  return toHttpResponse(xmlResponse(xml, s3Error.status, { ...s3Error.headers, ...extraHeaders }), requestId, method);
 }

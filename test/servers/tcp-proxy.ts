@@ -30,6 +30,9 @@ export interface TcpProxy {
   dropAfter(bytes: number): void;
   /** accept and forward connections again */
   revive(): void;
+  /** Bytes from the target stop flowing once `bytes` more came (connections stay open) until release(). */
+  holdAfter(bytes: number): void;
+  release(): void;
   /** stop listening and destroy every live socket */
   close(): Promise<void>;
 }
@@ -41,6 +44,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   let deathAt: number | undefined;
   let dropAt: number | undefined;
   let dead = false;
+  let holdAt: number | undefined;
+  /** held target sockets and the client each forwards to */
+  const held = new Map<Socket, Socket>();
   const track = (socket: Socket) => {
     live.add(socket);
     socket.on("close", () => live.delete(socket));
@@ -63,6 +69,12 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       if (dropAt !== undefined && forwarded >= dropAt) {
         dropAt = undefined;
         killConnections();
+      }
+      if (holdAt !== undefined && forwarded >= holdAt && !held.has(target)) {
+        // unpiped, not only paused: a drained client would resume a piped source
+        target.unpipe(client);
+        target.pause();
+        held.set(target, client);
       }
     });
     client.pipe(target);
@@ -101,6 +113,14 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     revive: () => {
       dead = false;
       deathAt = undefined;
+    },
+    holdAfter: (bytes) => {
+      holdAt = forwarded + bytes;
+    },
+    release: () => {
+      holdAt = undefined;
+      for (const [target, client] of held) target.pipe(client);
+      held.clear();
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

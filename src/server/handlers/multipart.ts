@@ -51,6 +51,7 @@ export const createMultipartUpload: Handler = async (context) => {
 
 export const uploadPart: Handler = async (context) => {
   const plan = planPayload(payloadHeaders(context), context.auth);
+  await context.engine.requireRoom(plan.decodedLength);
   const payload = decodePayload(context.req, plan);
   const part = await context.engine.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), payload.data, () => {
     const digests = payload.digests();
@@ -58,7 +59,7 @@ export const uploadPart: Handler = async (context) => {
       etag: digests.md5.toString("hex"),
       checksum: digests.checksum && { ...digests.checksum, type: "FULL_OBJECT" as const },
     };
-  });
+  }, plan.decodedLength);
   return { headers: { etag: `"${part.etag}"`, ...(part.checksum ? { [checksumHeaderName(part.checksum.algorithm)]: part.checksum.value } : {}) } };
 };
 
@@ -74,7 +75,7 @@ export const uploadPartCopy: Handler = async (context) => {
   pipeline(found.open(range), data, () => undefined);
   const part = await context.engine.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), data, () => ({
     etag: md5.digest("hex"),
-  }));
+  }), range ? range.end - range.start + 1 : info.size);
   return xmlResponse(copyPartResultXml(part.etag, part.lastModified));
 };
 

@@ -68,6 +68,7 @@ export const putObject: Handler = async (context) => {
   const contentHeaders = contentHeadersFrom(context.headers);
   const userMetadata = parseUserMetadata(context.headers);
   const precondition = writePrecondition(context);
+  await context.engine.requireRoom(plan.decodedLength);
   const payload = decodePayload(context.req, plan);
   const info = await context.engine.putObject(bucket, key, payload.data, () => {
     const digests = payload.digests();
@@ -78,7 +79,7 @@ export const putObject: Handler = async (context) => {
       checksum: digests.checksum && { ...digests.checksum, type: "FULL_OBJECT" },
       origin: "local",
     };
-  }, precondition);
+  }, precondition, plan.decodedLength);
   return { headers: { etag: `"${info.etag}"`, ...(info.checksum ? checksumHeaders(info.checksum) : {}) } };
 };
 

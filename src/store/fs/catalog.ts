@@ -218,6 +218,15 @@ const CHUNK_KEY = "bucket = ? AND key = ? AND etag = ? AND chunk_size = ? AND id
 // reads then write nothing (a PK select measured ~2 µs, select + UPDATE ~29 µs).
 const TOUCH_INTERVAL_MS = 1000;
 
+/** A read on a full disk still reads: marking it used is skipped (SQLITE_FULL), not its answer. */
+function unlessDiskFull(touch: () => unknown): void {
+  try {
+    touch();
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "SQLITE_FULL") throw error;
+  }
+}
+
 export class Catalog {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
@@ -342,7 +351,7 @@ export class Catalog {
   touchVersion(info: ObjectInfo, now: number): StoredObject | undefined {
     const stored = this.getVersion(info);
     if (stored !== undefined && now - stored.lastAccess >= TOUCH_INTERVAL_MS) {
-      this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ?").run(now, info.bucket, info.key);
+      unlessDiskFull(() => this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ?").run(now, info.bucket, info.key));
     }
     return stored;
   }
@@ -605,10 +614,10 @@ export class Catalog {
     const row = this.sql<{ blob: string; size: number; crc32: string; last_access: number }>(`SELECT blob, size, crc32, last_access FROM chunks WHERE ${CHUNK_KEY}`).get(...key);
     if (row === undefined || row.size !== chunk.size || row.crc32 !== chunk.crc32) return undefined;
     if (now - row.last_access >= TOUCH_INTERVAL_MS) {
-      this.inTransaction(() => {
+      unlessDiskFull(() => this.inTransaction(() => {
         this.sql(`UPDATE chunks SET last_access = ? WHERE ${CHUNK_KEY}`).run(now, ...key);
         this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ? AND last_access < ?").run(now, chunk.bucket, chunk.key, now);
-      });
+      }));
     }
     return { id: row.blob, size: row.size };
   }
