@@ -64,6 +64,8 @@ function engineGauges(engine: Engine, registers: Registry[]): void {
     ["s3o_chunk_fetched_bytes_total", "bytes of chunks fetched from the remote", (c) => c.chunks.fetchedBytes],
     ["s3o_chunk_hits_total", "chunk reads answered from the store", (c) => c.chunks.hits],
     ["s3o_corrupt_refetched_total", "corrupt cached chunks detected and fetched again", (c) => c.chunks.corrupt],
+    ["s3o_storage_full_total", "writes answered 507 XMinioStorageFull: the disk had no room", (c) => c.storageFull],
+    ["s3o_disk_full_passthrough_total", "misses and chunks served from the remote without caching: the disk had no room", (c) => c.passThroughDiskFull],
     ["s3o_corrupt_objects_total", "reads of whole stored objects whose bytes were corrupt (mirrors dropped and refetched, client writes answer 500)", (c) => c.corruptObjects],
   ];
   for (const [name, help, read] of series) {

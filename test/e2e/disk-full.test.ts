@@ -154,6 +154,8 @@ describe.skipIf(skipReason !== undefined)("a full disk", () => {
     expect(freeBytes(mount)).toBeGreaterThan(before - MiB);
     expect(logCount("disk full: serving misses without caching")).toBe(1);
     expect(await counters()).toMatchObject({ passes: 3, passThroughDiskFull: 3 });
+    // /metrics reads the same counter
+    expect(await (await fetch(`${server.endpoint}/metrics`)).text()).toMatch(/^s3o_disk_full_passthrough_total 3$/m);
     // warm cannot keep it either, and says why instead of reporting it cached
     const warm = await runCli(["warm", `${bucket}/big.bin`, "--data-dir", dataDir], { ...(await storeEnv()), ...remote.env }, 60_000);
     expect(warm.code).toBe(1);
