@@ -1,15 +1,15 @@
-// The one place that reads the environment: S3_OVERLAY_* variables and CLI
-// flags become one validated Config. Flags win over env, env over defaults.
-// A bad value is a ConfigError naming the flag or variable it came from.
+// The one place that reads the environment (with config/): S3_OVERLAY_*
+// variables and CLI flags become one validated Config. Flags win over env, env
+// over defaults. A bad value is a ConfigError naming the flag or variable it came from.
 import path from "node:path";
 import type { LogFormat, LogLevel } from "./log.js";
+import {
+  ConfigError, invalid, nonEmpty, parseBoolean, parseChoice, parseCount, parseDomain, parseDuration, parseHost, parseOptional,
+  parsePort, parseRegion, parseSize, parseUrl, pick, type Env, type Flags, type Source,
+} from "./config/values.js";
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+export { ConfigError, parseDuration, parsePort, parseSize, type Env, type Flags };
+export * from "./config/cache-commands.js";
 
 export interface Credentials {
   accessKeyId: string;
@@ -89,92 +89,6 @@ export interface LocalTierSettings {
   timeoutMs: number;
 }
 
-/** Values given on the command line (commander's camelCase option names). */
-export type Flags = Record<string, string | number | boolean | undefined>;
-export type Env = Record<string, string | undefined>;
-
-interface Source {
-  value: string;
-  /** "--port" or "S3_OVERLAY_PORT": named in error messages */
-  origin: string;
-}
-
-function pick(flags: Flags, env: Env, flag: string, envName: string, fallback?: string): Source | undefined {
-  const fromFlag = flags[camel(flag)];
-  if (fromFlag !== undefined && fromFlag !== false) return { value: String(fromFlag), origin: `--${flag}` };
-  const fromEnv = env[envName];
-  if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, origin: envName };
-  if (fallback !== undefined) return { value: fallback, origin: `default of --${flag}` };
-  return undefined;
-}
-
-function camel(flag: string): string {
-  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
-function invalid(source: Source, why: string): ConfigError {
-  // a URL's userinfo may hold a secret: never echo it
-  const value = source.value.replace(/\/\/.*@/, "//…@");
-  const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
-  return new ConfigError(`invalid ${source.origin} "${shown}": ${why}`);
-}
-
-export function parsePort(source: Source): number {
-  if (!/^\d+$/.test(source.value)) throw invalid(source, "must be an integer from 0 to 65535");
-  const port = Number(source.value);
-  if (port > 65535) throw invalid(source, "must be an integer from 0 to 65535");
-  return port;
-}
-
-/** "30s", "5m", "2h", "1d", "500ms" or plain seconds -> milliseconds */
-export function parseDuration(source: Source): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(source.value.trim());
-  if (!match) throw invalid(source, "must be a duration like 30s, 5m, 2h or 1d");
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? "s"]!;
-  return Math.round(Number(match[1]) * unit);
-}
-
-function parseHost(source: Source): string {
-  const host = source.value.trim();
-  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw invalid(source, "must be a host name or IP address");
-  return host.replace(/^\[(.*)\]$/, "$1");
-}
-
-function parseDomain(source: Source): string {
-  const domain = source.value.trim().toLowerCase().replace(/\.$/, "");
-  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(domain)) throw invalid(source, "must be a DNS domain like s3.local");
-  return domain;
-}
-
-function parseRegion(source: Source): string {
-  if (!/^[a-z0-9-]{1,64}$/.test(source.value)) throw invalid(source, "must be a region name like us-east-1");
-  return source.value;
-}
-
-function nonEmpty(source: Source): string {
-  if (source.value.length === 0) throw invalid(source, "must not be empty");
-  return source.value;
-}
-
-function parseBoolean(source: Source): boolean {
-  const value = source.value.trim().toLowerCase();
-  if (["1", "true", "yes", "on"].includes(value)) return true;
-  if (["0", "false", "no", "off"].includes(value)) return false;
-  throw invalid(source, "must be true or false");
-}
-
-function parseUrl(source: Source): string {
-  let url: URL;
-  try {
-    url = new URL(source.value);
-  } catch {
-    throw invalid(source, "must be a URL like https://s3.eu-central-1.amazonaws.com");
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid(source, "must be an http:// or https:// URL");
-  if (url.search || url.hash || url.username) throw invalid(source, "must not have a query, fragment or credentials");
-  return url.href.replace(/\/$/, "");
-}
-
 /** "local1:remote1,local2:remote2" */
 function parseBucketMapping(source: Source): Record<string, string> {
   const mapping: Record<string, string> = {};
@@ -249,32 +163,6 @@ function parseRemoteBuckets(source: Source): string[] {
   return names;
 }
 
-/** Bytes per unit: binary for K/M/G/T and KiB…, decimal for kB/KB/MB/GB/TB, as users type them. */
-const SIZE_UNITS: Record<string, number> = {
-  "": 1, b: 1,
-  k: 1024, ki: 1024, kib: 1024, m: 1024 ** 2, mi: 1024 ** 2, mib: 1024 ** 2,
-  g: 1024 ** 3, gi: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, ti: 1024 ** 4, tib: 1024 ** 4,
-  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
-};
-
-/** A byte count: 1048576, 64MiB, 16M, 1.5GiB (binary), 16MB, 1GB (decimal). */
-export function parseSize(source: Source): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(source.value.trim());
-  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
-  if (!match || unit === undefined) throw invalid(source, "must be a size like 16777216, 16MiB, 16MB or 1GiB");
-  const bytes = Math.round(Number(match[1]) * unit);
-  if (!Number.isSafeInteger(bytes)) throw invalid(source, "is too large");
-  return bytes;
-}
-
-function parseCount(source: Source, min: number, max: number): number {
-  if (!/^\d+$/.test(source.value.trim()) || Number(source.value) < min || Number(source.value) > max) {
-    throw invalid(source, `must be an integer from ${min} to ${max}`);
-  }
-  return Number(source.value);
-}
-
-/** A network timeout: 0 would mean "wait forever", which is what these settings exist to prevent. */
 function parseTimeout(source: Source): number {
   const ms = parseDuration(source);
   if (ms < 100 || ms > 3_600_000) throw invalid(source, "must be between 100ms and 1h");
@@ -355,12 +243,6 @@ function loadTls(flags: Flags, env: Env): ServeConfig["tls"] {
   return https ? "self-signed" : undefined;
 }
 
-function parseChoice<T extends string>(source: Source, choices: readonly T[]): T {
-  const value = source.value.trim().toLowerCase();
-  if (!(choices as readonly string[]).includes(value)) throw invalid(source, `must be one of ${choices.join(", ")}`);
-  return value as T;
-}
-
 export const DEFAULT_CREDENTIALS: Credentials = { accessKeyId: "minioadmin", secretAccessKey: "minioadmin" };
 
 /**
@@ -377,93 +259,4 @@ export function checkExposure(config: ServeConfig): void {
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-function parseOptional<T>(source: Source | undefined, parse: (source: Source) => T): T | undefined {
-  return source && parse(source);
-}
-
-// ------------------------------------------------------- warm, evict, status
-
-/** What a cache command works on: a bucket, or the keys under a prefix of it. */
-export interface CacheTarget {
-  bucket: string;
-  prefix: string;
-}
-
-/** "bucket" or "bucket/prefix" (a positional argument or a manifest line). */
-export function parseCacheTarget(value: string, origin: string): CacheTarget {
-  const source = { value, origin };
-  const slash = value.indexOf("/");
-  const bucket = slash < 0 ? value : value.slice(0, slash);
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw invalid(source, "must be <bucket> or <bucket>/<prefix> with a valid bucket name");
-  return { bucket, prefix: slash < 0 ? "" : value.slice(slash + 1) };
-}
-
-/** Which chunks of a large object warm fetches; the parts are unioned. */
-export type ChunkPick =
-  | { kind: "index"; from: number; to: number }
-  | { kind: "head" | "tail"; bytes: number };
-
-export interface WarmSettings {
-  concurrency: number;
-  /** undefined: all chunks */
-  chunks?: ChunkPick[];
-  dryRun: boolean;
-  /** non-terminal progress: a line this often */
-  progressIntervalMs: number;
-}
-
-/** "first,last", "0-3,-1" (negative counts from the end), "head:8MiB,tail:1MiB", "all" */
-function parseChunkPicks(source: Source): ChunkPick[] | undefined {
-  const picks: ChunkPick[] = [];
-  for (const part of source.value.split(",").map((item) => item.trim())) {
-    const span = /^(-?\d+)(?:\.\.(-?\d+)|-(\d+))?$/.exec(part);
-    const budget = /^(head|tail):(.+)$/.exec(part);
-    if (part === "all") return undefined;
-    if (part === "first") picks.push({ kind: "index", from: 0, to: 0 });
-    else if (part === "last") picks.push({ kind: "index", from: -1, to: -1 });
-    else if (budget) picks.push({ kind: budget[1] as "head" | "tail", bytes: parseSize({ value: budget[2]!, origin: source.origin }) });
-    else if (span) {
-      const from = Number(span[1]);
-      const to = Number(span[2] ?? span[3] ?? span[1]);
-      picks.push({ kind: "index", from, to });
-    } else {
-      throw invalid(source, `"${part}" is not first, last, all, an index (-1 is the last), a range like 2-5, or head:<size> / tail:<size>`);
-    }
-  }
-  return picks;
-}
-
-export function loadWarmSettings(flags: Flags, env: Env = process.env): WarmSettings {
-  const chunks = pick(flags, env, "chunks", "S3_OVERLAY_WARM_CHUNKS");
-  return {
-    concurrency: parseCount(pick(flags, env, "concurrency", "S3_OVERLAY_WARM_CONCURRENCY", "8")!, 1, 256),
-    chunks: parseOptional(chunks, parseChunkPicks),
-    dryRun: flags.dryRun === true,
-    progressIntervalMs: parseDuration(pick(flags, env, "progress-interval", "S3_OVERLAY_PROGRESS_INTERVAL", "5s")!),
-  };
-}
-
-export interface EvictSettings {
-  /** only entries not read or written for this long */
-  olderThanMs?: number;
-  /** evict (least recently used first) until the cached data in scope is at most this many bytes */
-  toSize?: number;
-  chunksOnly: boolean;
-  /** also remove tombstones / client-written objects in scope (asked for explicitly) */
-  tombstones: boolean;
-  clientWrites: boolean;
-  dryRun: boolean;
-}
-
-export function loadEvictSettings(flags: Flags, env: Env = process.env): EvictSettings {
-  return {
-    olderThanMs: parseOptional(pick(flags, env, "older-than", "S3_OVERLAY_EVICT_OLDER_THAN"), parseDuration),
-    toSize: parseOptional(pick(flags, env, "to-size", "S3_OVERLAY_EVICT_TO_SIZE"), parseSize),
-    chunksOnly: flags.chunksOnly === true,
-    tombstones: flags.tombstones === true,
-    clientWrites: flags.clientWrites === true,
-    dryRun: flags.dryRun === true,
-  };
 }
