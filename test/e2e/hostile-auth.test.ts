@@ -11,7 +11,7 @@ import {
   ListObjectsV2Command, ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseTarget, resolveOperation } from "../../src/s3/route.js";
+import { BUCKET_CONFIGURATION_READS, parseTarget, resolveOperation } from "../../src/s3/route.js";
 import { s3Signer } from "../../src/s3/signer.js";
 import { HANDLERS } from "../../src/server/handlers/index.js";
 import { ACCESS_KEY, SECRET_KEY, startServer, type RunningServer } from "./harness.js";
@@ -69,6 +69,9 @@ function requestFor(operation: string): RawRequest {
     AbortMultipartUpload: { method: "DELETE", path: mpu, query: { uploadId } },
     ListParts: { method: "GET", path: mpu, query: { uploadId } },
     GetObjectTagging: { method: "GET", path: object, query: { tagging: "" } },
+    GetObjectAcl: { method: "GET", path: object, query: { acl: "" } },
+    // bucket configuration reads reveal the owner and the (unconfigured) settings
+    ...Object.fromEntries(Object.entries(BUCKET_CONFIGURATION_READS).map(([subresource, name]) => [name, { method: "GET", path: `/${bucket}`, query: { [subresource]: "" } }])),
   };
   const request = table[operation];
   if (request === undefined) throw new Error(`no hostile-auth request for operation ${operation}: add one`);
