@@ -15,7 +15,27 @@ export interface CacheStatus {
   /** bytes of all data files in the store (not limited to the scope) */
   diskBytes: number;
   /** live counters, when the status came from a running serve */
-  server?: { url?: string; maxCacheSize?: number; counters: EngineCounters };
+  server?: { url?: string; maxCacheSize?: number; counters: EngineCounters; memory?: MemoryFigures };
+}
+
+/** process.memoryUsage() of the serve, in bytes: tells a leak (heapUsed, external) from allocator growth (rss only). */
+export interface MemoryFigures {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  /** whether a full GC ran just before (status {"gc": true} on a serve started with --expose-gc) */
+  collected: boolean;
+}
+
+/** With `collect` and a gc() exposed (node --expose-gc), garbage is collected first, so heapUsed is live data. */
+export function memoryFigures(collect = false): MemoryFigures {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const collected = collect && typeof gc === "function";
+  if (collected) gc!();
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapTotal, heapUsed, external, arrayBuffers, collected };
 }
 
 /** "bucket" or "bucket/prefix" -> store scope (undefined: everything). */
