@@ -35,7 +35,7 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse | un
     switch (rawPath.slice(ADMIN_PREFIX.length)) {
       case "status": {
         const status = await cacheStatus(engine, parseScope(input.target as string | undefined));
-        const memory = memoryFigures(input.gc === true);
+        const memory = await memoryFigures(input.gc === true);
         return json(200, { ...status, server: { maxCacheSize: config.maxCacheSize, counters: engine.counters(), memory } });
       }
       case "evict":
