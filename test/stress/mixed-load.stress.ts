@@ -4,7 +4,7 @@
 // after each. Every answer is checked; the run must have no unexpected error,
 // its fds must come back to the baseline, and memory must plateau: a leak
 // grows phase by phase, heap and allocator growth do not.
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT, type RunningServer } from "../e2e/harness.js";
@@ -21,17 +21,22 @@ const PHASES = Number(process.env.S3_OVERLAY_STRESS_PHASES ?? 2);
 /** heap snapshots and /proc smaps at every checkpoint, into tmp/stress/ */
 const SNAPSHOTS = process.env.S3_OVERLAY_STRESS_SNAPSHOTS === "1";
 const WARMUP_SECONDS = Math.min(5, SECONDS / 4);
-const OUT_DIR = path.join(ROOT, "tmp", "stress");
+const OUT_DIR = path.join(ROOT, "tmp", process.env.S3_OVERLAY_STRESS_OUT ?? "stress");
 
 /** idle keep-alive sockets (clients', and the remote agent's) may take this long to close */
 const FD_SETTLE_MS = 45_000;
 /** fds above the baseline allowed once settled (a socket or two in TIME_WAIT handover, the admin request) */
 const FD_SLACK = 8;
-/** limits justified in README "Reliability" from measured runs */
+// Limits, from measured runs (README "Reliability"). The first phase grows RSS by
+// what its peak concurrency needed: V8 heap pages and malloc arenas that are kept
+// once taken (35-80 MiB measured). After that, RSS follows the peak of the last
+// phase, not the number of requests: a later phase may settle above the first
+// phase's peak only by the headroom, and the live heap must stay flat (+0.1-0.4 MiB
+// measured per phase, JIT code). A leak grows phase after phase and fails one of them.
 const MiB = 1024 * 1024;
 const RSS_GROWTH_FIRST = 160 * MiB;
-const RSS_GROWTH_NEXT = 48 * MiB;
-const HEAP_GROWTH_NEXT = 8 * MiB;
+const RSS_HEADROOM = 64 * MiB;
+const HEAP_GROWTH_NEXT = 4 * MiB;
 
 interface Checkpoint {
   name: string;
@@ -54,9 +59,11 @@ describe.skipIf(requireRgw())("mixed load against an RGW remote", () => {
     expect(SECONDS).toBeGreaterThan(0);
     expect(CLIENTS).toBeGreaterThan(0);
     remote = await startRemote();
-    // first reads and remote deletes for ~40 misses and ~10 remote deletes a second (then hits and own deletes stand in)
+    // first reads and remote deletes for ~25 misses and ~6 remote deletes a second (then hits and own deletes stand in);
+    // seeding RGW takes a while: S3_OVERLAY_STRESS_MISSES_PER_SECOND=100 on a fast machine
     const loadSeconds = WARMUP_SECONDS + (PHASES * SECONDS) / 2;
-    const dataset = new Dataset({ hits: 64, misses: Math.ceil(loadSeconds * 40), tombs: Math.ceil(loadSeconds * 10) });
+    const missRate = Number(process.env.S3_OVERLAY_STRESS_MISSES_PER_SECOND ?? 25);
+    const dataset = new Dataset({ hits: 64, misses: Math.ceil(loadSeconds * missRate), tombs: Math.ceil((loadSeconds * missRate) / 4) });
     const seedStarted = Date.now();
     await dataset.seed(remote);
     log(`seeded ${dataset.plan.hits + dataset.plan.misses + dataset.plan.tombs + 1} remote objects in ${((Date.now() - seedStarted) / 1000).toFixed(1)} s`);
@@ -92,12 +99,11 @@ describe.skipIf(requireRgw())("mixed load against an RGW remote", () => {
       await sleep(2000);
       const memory = await serveMemory(server!.endpoint);
       const proc = procSample(pid);
-      log(`${name}: rss ${mib(proc.rss)} MiB, fds ${proc.fds}, heapUsed ${mib(memory.heapUsed)} MiB, external ${mib(memory.external)} MiB` +
+      log(`${name}: rss ${mib(proc.rss)} MiB, fds ${proc.fds} (${startFds} at start), heapUsed ${mib(memory.heapUsed)} MiB, external ${mib(memory.external)} MiB` +
         `${settledIn === undefined ? " (fds did not settle)" : ` (fds settled in ${(settledIn / 1000).toFixed(1)} s)`}`);
-      if (SNAPSHOTS) {
-        copyFileSync(`/proc/${pid}/smaps`, path.join(OUT_DIR, `smaps-${name.replace(/\W+/g, "-")}.txt`));
-        log(`  heap snapshot ${await heapSnapshot(pid, OUT_DIR)}`);
-      }
+      // where the RSS is (heap, arenas, mapped files), for investigating growth
+      writeFileSync(path.join(OUT_DIR, `smaps-${name.replace(/\W+/g, "-").replace(/-$/, "")}.txt`), readFileSync(`/proc/${pid}/smaps`));
+      if (SNAPSHOTS) log(`  heap snapshot ${await heapSnapshot(pid, OUT_DIR)}`);
       return { name, proc, memory };
     };
 
@@ -125,11 +131,12 @@ describe.skipIf(requireRgw())("mixed load against an RGW remote", () => {
 
     expect(errors.count, `${errors.count} unexpected errors (the first ones are printed above)`).toBe(0);
     for (const phase of phases) expect(phase.proc.fds, `fds after ${phase.name}`).toBeLessThanOrEqual(baseline.proc.fds + FD_SLACK);
-    expect(phases[0]!.proc.rss - baseline.proc.rss, "RSS growth over the first phase").toBeLessThanOrEqual(RSS_GROWTH_FIRST);
-    // a leak grows phase by phase; the first phase may grow the heap and the allocator's arenas, later ones must not
+    const first = phases[0]!;
+    expect(first.proc.rss - baseline.proc.rss, "RSS growth over the first phase").toBeLessThanOrEqual(RSS_GROWTH_FIRST);
+    const plateau = Math.max(first.peak!.rss, first.proc.rss) + RSS_HEADROOM;
     for (let i = 1; i < phases.length; i++) {
       const [before, after] = [phases[i - 1]!, phases[i]!];
-      expect(after.proc.rss - before.proc.rss, `RSS growth ${before.name} -> ${after.name}`).toBeLessThanOrEqual(RSS_GROWTH_NEXT);
+      expect(after.proc.rss, `RSS settled after ${after.name} (the first phase peaked at ${mib(first.peak!.rss)} MiB)`).toBeLessThanOrEqual(plateau);
       expect(after.memory.collected, "serve runs with --expose-gc: heap figures are live data").toBe(true);
       expect(after.memory.heapUsed - before.memory.heapUsed, `live heap growth ${before.name} -> ${after.name}`).toBeLessThanOrEqual(HEAP_GROWTH_NEXT);
     }
@@ -140,7 +147,7 @@ function renderReport(latencies: Latencies, errors: Errors, dataset: Dataset, ch
   const rows = latencies.rows().sort((x, y) => y.count - x.count).map((row) => [row.op, row.count, ms(row.p50), ms(row.p99), ms(row.max)]);
   const memoryRows = checkpoints.map((c) => [
     c.name, c.ops === undefined ? "" : `${c.ops} (${(c.ops / c.seconds!).toFixed(0)}/s)`, c.peak ? `${mib(c.peak.rss)} / ${c.peak.fds}` : "",
-    mib(c.proc.rss), c.proc.fds, mib(c.memory.heapUsed), mib(c.memory.external), mib(c.memory.arrayBuffers),
+    mib(c.proc.rss), c.proc.fds, mib(c.memory.heapTotal), mib(c.memory.heapUsed), mib(c.memory.external), mib(c.memory.arrayBuffers),
   ]);
   return [
     `## Stress run: ${CLIENTS} clients × ${SECONDS} s (${PHASES} phases of ${SECONDS / 2} s), ${new Date().toISOString()}`,
@@ -151,7 +158,7 @@ function renderReport(latencies: Latencies, errors: Errors, dataset: Dataset, ch
     "",
     "Serve process (RSS and fds from /proc; heap figures after a full GC):",
     "",
-    markdownTable(["checkpoint", "operations", "peak RSS MiB / fds", "RSS MiB", "fds", "heapUsed MiB", "external MiB", "arrayBuffers MiB"], memoryRows),
+    markdownTable(["checkpoint", "operations", "peak RSS MiB / fds", "RSS MiB", "fds", "heapTotal MiB", "heapUsed MiB", "external MiB", "arrayBuffers MiB"], memoryRows),
     "",
   ].join("\n");
 }
