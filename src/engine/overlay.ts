@@ -12,6 +12,7 @@ import type { ByteRange, ObjectInfo, Store } from "../store/types.js";
 import { ChunkCache } from "./chunks.js";
 import type { DiskSpace } from "./disk-space.js";
 import { Fill } from "./fill.js";
+import { KnownBuckets } from "./known-buckets.js";
 import { objectId, type KeyedMutex } from "./mutex.js";
 import { errors } from "../s3/errors.js";
 import type { Remote, RemoteObject } from "./remote.js";
@@ -31,7 +32,7 @@ export class Overlay {
   /** for status: bytes of whole objects committed by fills, and GETs that joined a running fill */
   readonly counters = { filledBytes: 0, coalesced: 0 };
   private readonly fills = new Map<string, Fill>();
-  private readonly knownBuckets = new Map<string, boolean>();
+  private readonly knownBuckets: KnownBuckets;
 
   constructor(
     readonly remote: Remote,
@@ -43,6 +44,7 @@ export class Overlay {
     private readonly space: DiskSpace,
   ) {
     this.chunks = new ChunkCache(store, remote, spoolDir, settings, space, (info) => this.dropChanged(info));
+    this.knownBuckets = new KnownBuckets(settings.negativeTtlMs);
   }
 
   async start(): Promise<void> {
@@ -51,13 +53,13 @@ export class Overlay {
     await mkdir(this.spoolDir, { recursive: true });
   }
 
-  /** Does the remote have this bucket? Answers are remembered for the life of the process. */
+  /** Does the remote have this bucket? Answers are remembered (see KnownBuckets: bounded, a "no" expires). */
   async remoteBucketExists(bucket: string): Promise<boolean> {
     if (this.remote.mappedBuckets().includes(bucket)) return true;
-    let known = this.knownBuckets.get(bucket);
+    let known = this.knownBuckets.lookup(bucket);
     if (known === undefined) {
       known = await this.remote.bucketExists(bucket);
-      this.knownBuckets.set(bucket, known);
+      this.knownBuckets.remember(bucket, known);
     }
     return known;
   }

@@ -40,6 +40,8 @@ export interface ReadOptions {
 /** attempts per call: a call the remote never answers fails after RETRIES x the timeout (+0.5 s of backoff) */
 const RETRIES = 3;
 const UNSIGNED = "UNSIGNED-PAYLOAD";
+/** idle connections to the remote close after this (both pools); an option only for tests */
+const IDLE_MS = 30_000;
 
 export class Remote {
   readonly health: RemoteHealth;
@@ -48,18 +50,20 @@ export class Remote {
   private readonly agent: Dispatcher;
   private readonly sdk: S3Client;
 
-  constructor(private readonly settings: RemoteSettings) {
+  constructor(private readonly settings: RemoteSettings, { idleMs = IDLE_MS } = {}) {
     this.base = new URL(settings.endpoint ?? `https://s3.${settings.region}.amazonaws.com`);
     const credentials = settings.credentials ?? defaultProvider();
     this.signer = s3Signer(credentials, settings.region);
-    this.agent = new Agent({ connections: 64, keepAliveTimeout: 30_000, ...agentTimeouts(settings.timeoutMs) });
+    this.agent = new Agent({ connections: 64, keepAliveTimeout: idleMs, ...agentTimeouts(settings.timeoutMs) });
+    // the SDK's default pool keeps idle sockets until the remote closes them: up to 50 fds after a burst of listings
+    const pool = { keepAlive: true, maxSockets: 50, timeout: idleMs };
     this.sdk = new S3Client({
-      requestHandler: sdkTimeouts(settings.timeoutMs),
       endpoint: settings.endpoint,
       region: settings.region,
       credentials,
       forcePathStyle: settings.addressingStyle === "path",
       maxAttempts: RETRIES,
+      requestHandler: { ...sdkTimeouts(settings.timeoutMs), httpAgent: pool, httpsAgent: pool },
     });
     this.health = new RemoteHealth(this.base.host);
   }

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { ConfigError, type ServeConfig } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import { evict, parseEvictInput, type EvictInput } from "../engine/evict.js";
-import { cacheStatus, parseScope } from "../engine/status.js";
+import { cacheStatus, memoryFigures, parseScope } from "../engine/status.js";
 import { parseWarmInput, warm, type WarmEvent, type WarmInput } from "../engine/warm.js";
 import { parseVerifyInput, verify, type VerifyInput } from "../engine/verify.js";
 import { S3Error } from "../s3/errors.js";
@@ -36,7 +36,8 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse | un
     switch (rawPath.slice(ADMIN_PREFIX.length)) {
       case "status": {
         const status = await cacheStatus(engine, parseScope(input.target as string | undefined));
-        return json(200, { ...status, server: { maxCacheSize: config.maxCacheSize, counters: engine.counters() } });
+        const memory = await memoryFigures(input.gc === true);
+        return json(200, { ...status, server: { maxCacheSize: config.maxCacheSize, counters: engine.counters(), memory } });
       }
       case "evict":
         return json(200, await evict(engine, parseEvictInput(input as unknown as EvictInput)));
