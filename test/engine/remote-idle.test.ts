@@ -35,7 +35,7 @@ async function fakeRemote(): Promise<{ port: number; open: Set<Socket> }> {
 function remoteAt(port: number): Remote {
   return new Remote({
     endpoint: `http://127.0.0.1:${port}`, region: "us-east-1", addressingStyle: "path",
-    credentials: { accessKeyId: "a", secretAccessKey: "b" }, bucketMapping: {}, remoteBuckets: ["*"],
+    credentials: { accessKeyId: "a", secretAccessKey: "b" }, bucketMapping: {}, remoteBuckets: ["*"], timeoutMs: 5_000,
   }, { idleMs: 300 });
 }
 
