@@ -11,7 +11,6 @@ import type {
   BucketInfo,
   BucketUsage,
   CachedEntry,
-  ChecksumAlgorithm,
   ChunkInfo,
   ChunkKey,
   ListCachedOptions,
@@ -24,62 +23,26 @@ import type {
 import type { BlobRef } from "./blobs.js";
 import { keyRange, type KeyRange } from "./key-order.js";
 import { migrate } from "./catalog-schema.js";
-
-interface BucketRow {
-  name: string;
-  created_at: number;
-  region: string;
-}
-
-interface ObjectRow {
-  bucket: string;
-  key: string;
-  size: number;
-  etag: string;
-  last_modified: number;
-  origin: string;
-  headers: string;
-  user_metadata: string;
-  checksum: string | null;
-  part_sizes: string | null;
-  remote: string | null;
-  chunk_size: number | null;
-}
-
-interface StoredRow extends ObjectRow {
-  blobs: string;
-  last_access: number;
-}
-
-interface UploadRow {
-  id: string;
-  bucket: string;
-  key: string;
-  initiated: number;
-  headers: string;
-  user_metadata: string;
-  checksum_algorithm: string | null;
-}
-
-interface PartRow {
-  part_number: number;
-  size: number;
-  etag: string;
-  last_modified: number;
-  checksum: string | null;
-  blob: string | null;
-}
-
-interface ChunkRow {
-  bucket: string;
-  key: string;
-  etag: string;
-  chunk_size: number;
-  idx: number;
-  size: number;
-  crc32: string;
-  last_access: number;
-}
+import {
+  blobIds,
+  CHUNK_COLUMNS,
+  CHUNK_KEY,
+  chunkKeyParams,
+  INFO_COLUMNS,
+  optionalJson,
+  STORED_COLUMNS,
+  toBucketInfo,
+  toChunkInfo,
+  toObjectInfo,
+  toPartInfo,
+  toUploadInfo,
+  type BucketRow,
+  type ChunkRow,
+  type ObjectRow,
+  type PartRow,
+  type StoredRow,
+  type UploadRow,
+} from "./catalog-rows.js";
 
 interface CachedRow {
   bucket: string;
@@ -110,18 +73,8 @@ export interface StoredObject {
   lastAccess: number;
 }
 
-
 /** Builds the completed object from its upload, total size and the chosen parts' sizes. */
 export type DescribeCompleted = (upload: UploadInfo, size: number, partSizes: number[]) => ObjectInfo;
-
-// HEAD and LIST skip the blob list: it can be long (one entry per part) and they do not need it.
-const INFO_COLUMNS = "bucket, key, size, etag, last_modified, origin, headers, user_metadata, checksum, part_sizes, remote, chunk_size";
-const OBJECT_COLUMNS = `${INFO_COLUMNS}, blobs`;
-const STORED_COLUMNS = `${OBJECT_COLUMNS}, last_access`;
-
-const CHUNK_COLUMNS = "bucket, key, etag, chunk_size, idx, size, crc32, last_access";
-// The chunks primary key: every per-chunk statement is a point lookup on it.
-const CHUNK_KEY = "bucket = ? AND key = ? AND etag = ? AND chunk_size = ? AND idx = ?";
 
 // A read marks its object or chunk used at most this often: LRU needs no finer clock, and most
 // reads then write nothing (a PK select measured ~2 µs, select + UPDATE ~29 µs).
@@ -719,44 +672,6 @@ function scopeOf(options: UsageOptions): { where: string; params: unknown[] } {
   return { where: conditions.length === 0 ? "" : `WHERE ${conditions.join(" AND ")}`, params };
 }
 
-function blobIds(blobsJson: string): string[] {
-  return (JSON.parse(blobsJson) as BlobRef[]).map((blob) => blob.id);
-}
-
-function optionalJson(value: unknown): string | null {
-  return value === undefined ? null : JSON.stringify(value);
-}
-
-function toBucketInfo(row: BucketRow): BucketInfo {
-  return { name: row.name, createdAt: new Date(row.created_at), region: row.region };
-}
-
-function toObjectInfo(row: ObjectRow): ObjectInfo {
-  const info: ObjectInfo = {
-    bucket: row.bucket,
-    key: row.key,
-    size: row.size,
-    etag: row.etag,
-    lastModified: new Date(row.last_modified),
-    headers: JSON.parse(row.headers),
-    userMetadata: JSON.parse(row.user_metadata),
-    origin: row.origin as ObjectInfo["origin"],
-  };
-  if (row.checksum !== null) info.checksum = JSON.parse(row.checksum);
-  if (row.part_sizes !== null) info.partSizes = JSON.parse(row.part_sizes);
-  if (row.chunk_size !== null) info.chunkSize = row.chunk_size;
-  if (row.remote !== null) {
-    // Dates were stored by JSON.stringify as ISO strings (millisecond precision).
-    const remote = JSON.parse(row.remote);
-    info.remote = { etag: remote.etag, size: remote.size, lastModified: new Date(remote.lastModified), fetchedAt: new Date(remote.fetchedAt) };
-  }
-  return info;
-}
-
-function chunkKeyParams(chunk: ChunkKey): [string, string, string, number, number] {
-  return [chunk.bucket, chunk.key, chunk.etag, chunk.chunkSize, chunk.index];
-}
-
 function toCachedEntry(row: CachedRow): CachedEntry {
   const entry: CachedEntry = {
     kind: row.idx !== null ? "chunk" : row.chunk_size !== null ? "manifest" : "object",
@@ -773,34 +688,3 @@ function toCachedEntry(row: CachedRow): CachedEntry {
   return entry;
 }
 
-function toChunkInfo(row: ChunkRow): ChunkInfo {
-  return {
-    bucket: row.bucket,
-    key: row.key,
-    etag: row.etag,
-    chunkSize: row.chunk_size,
-    index: row.idx,
-    size: row.size,
-    crc32: row.crc32,
-    lastAccess: new Date(row.last_access),
-  };
-}
-
-function toUploadInfo(row: UploadRow): UploadInfo {
-  const upload: UploadInfo = {
-    uploadId: row.id,
-    bucket: row.bucket,
-    key: row.key,
-    initiated: new Date(row.initiated),
-    headers: JSON.parse(row.headers),
-    userMetadata: JSON.parse(row.user_metadata),
-  };
-  if (row.checksum_algorithm !== null) upload.checksumAlgorithm = row.checksum_algorithm as ChecksumAlgorithm;
-  return upload;
-}
-
-function toPartInfo(row: PartRow): PartInfo {
-  const part: PartInfo = { partNumber: row.part_number, size: row.size, etag: row.etag, lastModified: new Date(row.last_modified) };
-  if (row.checksum !== null) part.checksum = JSON.parse(row.checksum);
-  return part;
-}
