@@ -23,6 +23,8 @@ import type {
 import type { BlobRef } from "./blobs.js";
 import { keyRange, type KeyRange } from "./key-order.js";
 import { migrate } from "./catalog-schema.js";
+import * as accounting from "./catalog-accounting.js";
+import type { Prepare } from "./catalog-accounting.js";
 import {
   blobIds,
   CHUNK_COLUMNS,
@@ -43,27 +45,6 @@ import {
   type StoredRow,
   type UploadRow,
 } from "./catalog-rows.js";
-
-interface CachedRow {
-  bucket: string;
-  key: string;
-  etag: string;
-  chunk_size: number | null;
-  idx: number | null;
-  bytes: number;
-  last_access: number;
-}
-
-interface ObjectTotalsRow {
-  bucket: string;
-  mirrored_objects: number;
-  mirrored_bytes: number;
-  chunked_objects: number;
-  chunked_bytes: number;
-  chunks_total: number;
-  local_objects: number;
-  local_bytes: number;
-}
 
 /** An object as stored: its description and the blobs holding its bytes, in order. */
 export interface StoredObject {
@@ -92,6 +73,8 @@ function unlessDiskFull(touch: () => unknown): void {
 export class Catalog {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  // For the read-only queries of catalog-accounting.ts.
+  private readonly prepare: Prepare = this.sql.bind(this);
 
   /**
    * Opens (creating if needed) `<dataDir>/catalog.db`. The connection keeps an
@@ -533,89 +516,19 @@ export class Catalog {
 
   // ---- cache accounting and eviction
 
-  /**
-   * Per bucket, sorted by name: every bucket holding anything in scope, and the
-   * filtered bucket even if it holds nothing. Three grouped scans (objects, chunks,
-   * tombstones): no per-row work in JS. Chunks need no join: they exist only under
-   * their manifest.
-   */
+  /** Per bucket, sorted by name (catalog-accounting.ts). */
   usage(options: UsageOptions): BucketUsage[] {
-    const { where, params } = scopeOf(options);
-    const buckets = new Map<string, BucketUsage>();
-    const of = (bucket: string): BucketUsage => {
-      let usage = buckets.get(bucket);
-      if (usage === undefined) {
-        usage = { bucket, mirroredObjects: 0, mirroredBytes: 0, chunkedObjects: 0, chunkedBytes: 0, chunksCached: 0, chunksTotal: 0, chunkBytes: 0, localObjects: 0, localBytes: 0, tombstones: 0 };
-        buckets.set(bucket, usage);
-      }
-      return usage;
-    };
-    if (options.bucket !== undefined) of(options.bucket);
-    // Each object is exactly one of: manifest (chunk_size set), mirrored whole object, client write.
-    const objectTotals = this.sql<ObjectTotalsRow>(
-      `SELECT bucket,
-        SUM(chunk_size IS NULL AND origin = 'remote') AS mirrored_objects,
-        SUM(CASE WHEN chunk_size IS NULL AND origin = 'remote' THEN size ELSE 0 END) AS mirrored_bytes,
-        SUM(chunk_size IS NOT NULL) AS chunked_objects,
-        SUM(CASE WHEN chunk_size IS NOT NULL THEN size ELSE 0 END) AS chunked_bytes,
-        SUM(CASE WHEN chunk_size IS NOT NULL THEN (size + chunk_size - 1) / chunk_size ELSE 0 END) AS chunks_total,
-        SUM(chunk_size IS NULL AND origin = 'local') AS local_objects,
-        SUM(CASE WHEN chunk_size IS NULL AND origin = 'local' THEN size ELSE 0 END) AS local_bytes
-      FROM objects ${where} GROUP BY bucket`,
-    ).all(...params);
-    for (const row of objectTotals) {
-      Object.assign(of(row.bucket), {
-        mirroredObjects: row.mirrored_objects,
-        mirroredBytes: row.mirrored_bytes,
-        chunkedObjects: row.chunked_objects,
-        chunkedBytes: row.chunked_bytes,
-        chunksTotal: row.chunks_total,
-        localObjects: row.local_objects,
-        localBytes: row.local_bytes,
-      });
-    }
-    const chunkTotals = this.sql<{ bucket: string; count: number; bytes: number }>(`SELECT bucket, COUNT(*) AS count, SUM(size) AS bytes FROM chunks ${where} GROUP BY bucket`);
-    for (const row of chunkTotals.all(...params)) Object.assign(of(row.bucket), { chunksCached: row.count, chunkBytes: row.bytes });
-    const tombstoneTotals = this.sql<{ bucket: string; count: number }>(`SELECT bucket, COUNT(*) AS count FROM tombstones ${where} GROUP BY bucket`);
-    for (const row of tombstoneTotals.all(...params)) of(row.bucket).tombstones = row.count;
-    return [...buckets.values()].sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0));
+    return accounting.usage(this.prepare, options);
   }
 
   /** Bytes of all referenced blobs, each counted once however many objects share it. */
   blobBytes(): number {
-    return this.sql<{ bytes: number }>("SELECT COALESCE(SUM(size), 0) AS bytes FROM blob_refs").get()!.bytes;
+    return accounting.blobBytes(this.prepare);
   }
 
-  /**
-   * Mirrored objects, manifests and chunks in scope, least recently used first; on
-   * equal times chunks come before objects (so before their manifest). Unfiltered,
-   * each of the two queries walks its last_access index: O(limit), not O(catalog).
-   * With a bucket or prefix SQLite scans that key range and sorts: O(range).
-   * A manifest's size is the bytes of its chunks.
-   */
+  /** Mirrored objects, manifests and chunks in scope, least recently used first (catalog-accounting.ts). */
   listCached(options: ListCachedOptions): CachedEntry[] {
-    const { conditions, params } = scopeConditions(options);
-    if (options.accessedBefore !== undefined) {
-      conditions.push("last_access < ?");
-      params.push(options.accessedBefore.getTime());
-    }
-    const scope = conditions.map((condition) => ` AND ${condition}`).join("");
-    // `origin = 'remote'` is written out so SQLite can use the partial index objects_by_access.
-    const objects = this.sql<CachedRow>(
-      `SELECT bucket, key, etag, chunk_size, NULL AS idx, last_access,
-        CASE WHEN chunk_size IS NULL THEN size
-          ELSE (SELECT COALESCE(SUM(c.size), 0) FROM chunks c WHERE c.bucket = o.bucket AND c.key = o.key AND c.etag = o.etag) END AS bytes
-      FROM objects o WHERE origin = 'remote'${scope} ORDER BY last_access LIMIT ?`,
-    ).all(...params, options.limit);
-    const chunks = this.sql<CachedRow>(`SELECT bucket, key, etag, chunk_size, idx, size AS bytes, last_access FROM chunks WHERE 1${scope} ORDER BY last_access LIMIT ?`).all(
-      ...params,
-      options.limit,
-    );
-    // Array.prototype.sort is stable: ties keep chunks first.
-    return [...chunks, ...objects]
-      .sort((a, b) => a.last_access - b.last_access)
-      .slice(0, options.limit)
-      .map(toCachedEntry);
+    return accounting.listCached(this.prepare, options);
   }
 
   /**
@@ -646,45 +559,3 @@ export class Catalog {
     return this.db.transaction(fn)();
   }
 }
-
-/** SQL conditions (on `bucket` and `key` columns) selecting the bucket and prefix of `options`. */
-function scopeConditions(options: UsageOptions): { conditions: string[]; params: unknown[] } {
-  const conditions: string[] = [];
-  const params: unknown[] = [];
-  if (options.bucket !== undefined) {
-    conditions.push("bucket = ?");
-    params.push(options.bucket);
-  }
-  if (options.prefix) {
-    const range = keyRange(options.prefix);
-    conditions.push("key >= ?");
-    params.push(range.lower);
-    if (range.upper !== undefined) {
-      conditions.push("key < ?");
-      params.push(range.upper);
-    }
-  }
-  return { conditions, params };
-}
-
-function scopeOf(options: UsageOptions): { where: string; params: unknown[] } {
-  const { conditions, params } = scopeConditions(options);
-  return { where: conditions.length === 0 ? "" : `WHERE ${conditions.join(" AND ")}`, params };
-}
-
-function toCachedEntry(row: CachedRow): CachedEntry {
-  const entry: CachedEntry = {
-    kind: row.idx !== null ? "chunk" : row.chunk_size !== null ? "manifest" : "object",
-    bucket: row.bucket,
-    key: row.key,
-    etag: row.etag,
-    size: row.bytes,
-    lastAccess: new Date(row.last_access),
-  };
-  if (row.idx !== null) {
-    entry.chunkSize = row.chunk_size!;
-    entry.index = row.idx;
-  }
-  return entry;
-}
-
