@@ -2,12 +2,9 @@
 // blobs (disk usage) and the least recently used cached entries (listCached, what
 // evict works down). Read-only queries, so they take the catalog's prepare
 // function rather than a connection of their own.
-import type Database from "./sqlite.js";
 import type { BucketUsage, CachedEntry, ListCachedOptions, UsageOptions } from "../types.js";
 import { keyRange } from "./key-order.js";
-
-/** The catalog's cached statement preparer (Catalog.sql). */
-export type Prepare = <Row = unknown>(source: string) => Database.Statement<unknown[], Row>;
+import type { Prepare } from "./catalog-rows.js";
 
 interface CachedRow {
   bucket: string;

@@ -3,6 +3,10 @@
 // JSON columns hold what JSON.stringify wrote; dates are stored as ms since the epoch.
 import type { BucketInfo, ChecksumAlgorithm, ChunkInfo, ChunkKey, ObjectInfo, PartInfo, UploadInfo } from "../types.js";
 import type { BlobRef } from "./blobs.js";
+import type Database from "./sqlite.js";
+
+/** The Catalog's cached statement preparer (Catalog.sql), for the statements kept in other files. */
+export type Prepare = <Row = unknown>(source: string) => Database.Statement<unknown[], Row>;
 
 export interface BucketRow {
   name: string;

@@ -24,7 +24,8 @@ import type { BlobRef } from "./blobs.js";
 import { keyRange, type KeyRange } from "./key-order.js";
 import { migrate } from "./catalog-schema.js";
 import * as accounting from "./catalog-accounting.js";
-import type { Prepare } from "./catalog-accounting.js";
+import * as multipart from "./catalog-uploads.js";
+import type { CatalogScope, DescribeCompleted } from "./catalog-uploads.js";
 import {
   blobIds,
   CHUNK_COLUMNS,
@@ -36,15 +37,14 @@ import {
   toBucketInfo,
   toChunkInfo,
   toObjectInfo,
-  toPartInfo,
-  toUploadInfo,
   type BucketRow,
   type ChunkRow,
   type ObjectRow,
-  type PartRow,
+  type Prepare,
   type StoredRow,
-  type UploadRow,
 } from "./catalog-rows.js";
+
+export type { DescribeCompleted };
 
 /** An object as stored: its description and the blobs holding its bytes, in order. */
 export interface StoredObject {
@@ -53,9 +53,6 @@ export interface StoredObject {
   /** ms since the epoch */
   lastAccess: number;
 }
-
-/** Builds the completed object from its upload, total size and the chosen parts' sizes. */
-export type DescribeCompleted = (upload: UploadInfo, size: number, partSizes: number[]) => ObjectInfo;
 
 // A read marks its object or chunk used at most this often: LRU needs no finer clock, and most
 // reads then write nothing (a PK select measured ~2 µs, select + UPDATE ~29 µs).
@@ -73,8 +70,15 @@ function unlessDiskFull(touch: () => unknown): void {
 export class Catalog {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
-  // For the read-only queries of catalog-accounting.ts.
+  // For the statements kept in catalog-accounting.ts and catalog-uploads.ts.
   private readonly prepare: Prepare = this.sql.bind(this);
+  private readonly scope: CatalogScope = {
+    sql: this.prepare,
+    inTransaction: this.inTransaction.bind(this),
+    requireBucket: this.requireBucket.bind(this),
+    dropRefs: this.dropRefs.bind(this),
+    putObject: this.putObject.bind(this),
+  };
 
   /**
    * Opens (creating if needed) `<dataDir>/catalog.db`. The connection keeps an
@@ -288,123 +292,38 @@ export class Catalog {
     return new Set(rows.map((row) => row.id));
   }
 
-  // ---- multipart uploads
+  // ---- multipart uploads (catalog-uploads.ts)
 
   createUpload(upload: UploadInfo): void {
-    return this.inTransaction(() => {
-      this.requireBucket(upload.bucket);
-      this.sql("INSERT INTO uploads (id, bucket, key, initiated, headers, user_metadata, checksum_algorithm) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
-        upload.uploadId,
-        upload.bucket,
-        upload.key,
-        upload.initiated.getTime(),
-        JSON.stringify(upload.headers),
-        JSON.stringify(upload.userMetadata),
-        upload.checksumAlgorithm ?? null,
-      );
-    });
+    multipart.createUpload(this.scope, upload);
   }
 
   getUpload(uploadId: string): UploadInfo | undefined {
-    const row = this.sql<UploadRow>("SELECT * FROM uploads WHERE id = ?").get(uploadId);
-    return row && toUploadInfo(row);
-  }
-
-  private requireUpload(uploadId: string): UploadInfo {
-    const upload = this.getUpload(uploadId);
-    if (upload === undefined) throw errors.noSuchUpload(uploadId);
-    return upload;
+    return multipart.getUpload(this.scope, uploadId);
   }
 
   /** Inserts or replaces a part; `blob` is undefined for an empty part. Returns the dead blob ids. */
   putPart(uploadId: string, part: PartInfo, blob: BlobRef | undefined): string[] {
-    return this.inTransaction(() => {
-      this.requireUpload(uploadId);
-      if (blob !== undefined) this.sql("INSERT INTO blob_refs (id, refs, size) VALUES (?, 1, ?)").run(blob.id, blob.size);
-      const previous = this.sql<{ blob: string | null }>("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?").get(uploadId, part.partNumber);
-      this.sql("INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, last_modified, checksum, blob) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
-        uploadId,
-        part.partNumber,
-        part.size,
-        part.etag,
-        part.lastModified.getTime(),
-        optionalJson(part.checksum),
-        blob?.id ?? null,
-      );
-      return previous?.blob ? this.dropRefs([previous.blob]) : [];
-    });
+    return multipart.putPart(this.scope, uploadId, part, blob);
   }
 
   listParts(uploadId: string): PartInfo[] {
-    this.requireUpload(uploadId);
-    return this.partRows(uploadId).map(toPartInfo);
+    return multipart.listParts(this.scope, uploadId);
   }
 
-  private partRows(uploadId: string): PartRow[] {
-    return this.sql<PartRow>("SELECT part_number, size, etag, last_modified, checksum, blob FROM parts WHERE upload_id = ? ORDER BY part_number").all(uploadId);
-  }
-
-  /** Sorted by key, initiation time and id; after (keyMarker, uploadIdMarker) as S3's ListMultipartUploads defines. */
   listUploads(bucket: string, options: ListUploadsOptions): UploadInfo[] {
-    const range = keyRange(options.prefix);
-    const conditions = ["bucket = ?", "key >= ?"];
-    const params: unknown[] = [bucket, range.lower];
-    if (range.upper !== undefined) {
-      conditions.push("key < ?");
-      params.push(range.upper);
-    }
-    if (options.keyMarker !== undefined) {
-      const marker = options.uploadIdMarker === undefined ? undefined : this.getUpload(options.uploadIdMarker);
-      if (marker !== undefined && marker.key === options.keyMarker) {
-        conditions.push("(key, initiated, id) > (?, ?, ?)");
-        params.push(marker.key, marker.initiated.getTime(), marker.uploadId);
-      } else {
-        conditions.push("key > ?");
-        params.push(options.keyMarker);
-      }
-    }
-    const statement = this.sql<UploadRow>(`SELECT * FROM uploads WHERE ${conditions.join(" AND ")} ORDER BY key, initiated, id LIMIT ?`);
-    return statement.all(...params, options.limit).map(toUploadInfo);
+    return multipart.listUploads(this.scope, bucket, options);
   }
 
-  /**
-   * The object takes over the chosen parts' blobs (in the given order) and every
-   * part and the upload are removed, all in one transaction: no data is copied.
-   * Returns the object and the dead blob ids (unchosen parts, the replaced version).
-   */
+  /** The object takes over the chosen parts' blobs; returns it and the dead blob ids. */
   completeUpload(uploadId: string, partNumbers: number[], describe: DescribeCompleted): { info: ObjectInfo; dead: string[] } {
-    return this.inTransaction(() => {
-      const upload = this.requireUpload(uploadId);
-      const parts = new Map(this.partRows(uploadId).map((row) => [row.part_number, row]));
-      const chosen = partNumbers.map((partNumber) => {
-        const part = parts.get(partNumber);
-        if (part === undefined) {
-          throw new S3Error("InvalidPart", "One or more of the specified parts could not be found. The part might not have been uploaded.", { UploadId: uploadId, PartNumber: String(partNumber) });
-        }
-        return part;
-      });
-      const blobs = chosen.flatMap((part) => (part.blob === null ? [] : [{ id: part.blob, size: part.size }]));
-      const partSizes = chosen.map((part) => part.size);
-      const info = describe(upload, partSizes.reduce((sum, size) => sum + size, 0), partSizes);
-      // The object adds its references before the parts drop theirs, so chosen blobs stay alive.
-      const dead = this.putObject(info, blobs);
-      dead.push(...this.removeUpload(uploadId, [...parts.values()]));
-      return { info, dead };
-    });
+    return multipart.completeUpload(this.scope, uploadId, partNumbers, describe);
   }
 
   abortUpload(uploadId: string): string[] {
-    return this.inTransaction(() => {
-      this.requireUpload(uploadId);
-      return this.removeUpload(uploadId, this.partRows(uploadId));
-    });
+    return multipart.abortUpload(this.scope, uploadId);
   }
 
-  private removeUpload(uploadId: string, parts: PartRow[]): string[] {
-    this.sql("DELETE FROM parts WHERE upload_id = ?").run(uploadId);
-    this.sql("DELETE FROM uploads WHERE id = ?").run(uploadId);
-    return this.dropRefs(parts.flatMap((part) => (part.blob === null ? [] : [part.blob])));
-  }
 
   // ---- chunks of large remote objects
 
