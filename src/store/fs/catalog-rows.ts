@@ -8,6 +8,15 @@ import type Database from "./sqlite.js";
 /** The Catalog's cached statement preparer (Catalog.sql), for the statements kept in other files. */
 export type Prepare = <Row = unknown>(source: string) => Database.Statement<unknown[], Row>;
 
+/** What the statements kept in other files (catalog-uploads.ts, catalog-chunks.ts) use of the Catalog. */
+export interface CatalogScope {
+  sql: Prepare;
+  inTransaction<Result>(fn: () => Result): Result;
+  requireBucket(name: string): void;
+  dropRefs(ids: string[]): string[];
+  putObject(info: ObjectInfo, blobs: BlobRef[]): string[];
+}
+
 export interface BucketRow {
   name: string;
   created_at: number;

@@ -5,19 +5,10 @@ import { errors, S3Error } from "../../s3/errors.js";
 import type { ListUploadsOptions, ObjectInfo, PartInfo, UploadInfo } from "../types.js";
 import type { BlobRef } from "./blobs.js";
 import { keyRange } from "./key-order.js";
-import { optionalJson, toPartInfo, toUploadInfo, type PartRow, type Prepare, type UploadRow } from "./catalog-rows.js";
+import { optionalJson, toPartInfo, toUploadInfo, type CatalogScope, type PartRow, type UploadRow } from "./catalog-rows.js";
 
 /** Builds the completed object from its upload, total size and the chosen parts' sizes. */
 export type DescribeCompleted = (upload: UploadInfo, size: number, partSizes: number[]) => ObjectInfo;
-
-/** What the multipart statements use of the Catalog. */
-export interface CatalogScope {
-  sql: Prepare;
-  inTransaction<Result>(fn: () => Result): Result;
-  requireBucket(name: string): void;
-  dropRefs(ids: string[]): string[];
-  putObject(info: ObjectInfo, blobs: BlobRef[]): string[];
-}
 
 export function createUpload(c: CatalogScope, upload: UploadInfo): void {
   return c.inTransaction(() => {

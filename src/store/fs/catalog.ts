@@ -7,44 +7,30 @@
 import Database from "./sqlite.js";
 import { join } from "node:path";
 import { errors, S3Error } from "../../s3/errors.js";
-import type {
-  BucketInfo,
-  BucketUsage,
-  CachedEntry,
-  ChunkInfo,
-  ChunkKey,
-  ListCachedOptions,
-  ListUploadsOptions,
-  ObjectInfo,
-  PartInfo,
-  UploadInfo,
-  UsageOptions,
-} from "../types.js";
+import type { BucketInfo, BucketUsage, CachedEntry, ChunkInfo, ChunkKey, ListCachedOptions, ListUploadsOptions, ObjectInfo, PartInfo, UploadInfo, UsageOptions } from "../types.js";
 import type { BlobRef } from "./blobs.js";
 import { keyRange, type KeyRange } from "./key-order.js";
 import { migrate } from "./catalog-schema.js";
 import * as accounting from "./catalog-accounting.js";
 import * as multipart from "./catalog-uploads.js";
-import type { CatalogScope, DescribeCompleted } from "./catalog-uploads.js";
+import * as chunks from "./catalog-chunks.js";
 import {
   blobIds,
-  CHUNK_COLUMNS,
   CHUNK_KEY,
   chunkKeyParams,
   INFO_COLUMNS,
   optionalJson,
   STORED_COLUMNS,
   toBucketInfo,
-  toChunkInfo,
   toObjectInfo,
   type BucketRow,
-  type ChunkRow,
+  type CatalogScope,
   type ObjectRow,
   type Prepare,
   type StoredRow,
 } from "./catalog-rows.js";
 
-export type { DescribeCompleted };
+export type { DescribeCompleted } from "./catalog-uploads.js";
 
 /** An object as stored: its description and the blobs holding its bytes, in order. */
 export interface StoredObject {
@@ -54,23 +40,10 @@ export interface StoredObject {
   lastAccess: number;
 }
 
-// A read marks its object or chunk used at most this often: LRU needs no finer clock, and most
-// reads then write nothing (a PK select measured ~2 µs, select + UPDATE ~29 µs).
-const TOUCH_INTERVAL_MS = 1000;
-
-/** A read on a full disk still reads: marking it used is skipped (SQLITE_FULL), not its answer. */
-function unlessDiskFull(touch: () => unknown): void {
-  try {
-    touch();
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== "SQLITE_FULL") throw error;
-  }
-}
-
 export class Catalog {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
-  // For the statements kept in catalog-accounting.ts and catalog-uploads.ts.
+  // For the statements kept in catalog-accounting.ts, catalog-uploads.ts and catalog-chunks.ts.
   private readonly prepare: Prepare = this.sql.bind(this);
   private readonly scope: CatalogScope = {
     sql: this.prepare,
@@ -190,8 +163,8 @@ export class Catalog {
   /** getVersion, marking the object used at `now` unless that was done less than TOUCH_INTERVAL_MS before. */
   touchVersion(info: ObjectInfo, now: number): StoredObject | undefined {
     const stored = this.getVersion(info);
-    if (stored !== undefined && now - stored.lastAccess >= TOUCH_INTERVAL_MS) {
-      unlessDiskFull(() => this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ?").run(now, info.bucket, info.key));
+    if (stored !== undefined && now - stored.lastAccess >= chunks.TOUCH_INTERVAL_MS) {
+      chunks.unlessDiskFull(() => this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ?").run(now, info.bucket, info.key));
     }
     return stored;
   }
@@ -232,7 +205,7 @@ export class Catalog {
       if (previous === undefined) return [];
       const dead = this.dropRefs(blobIds(previous.blobs));
       const sameManifest = previous.chunk_size !== null && previous.chunk_size === info.chunkSize && previous.etag === info.etag && previous.size === info.size;
-      if (!sameManifest) dead.push(...this.dropChunks(info.bucket, info.key));
+      if (!sameManifest) dead.push(...chunks.dropChunks(this.scope, info.bucket, info.key));
       return dead;
     });
   }
@@ -256,7 +229,7 @@ export class Catalog {
   }
 
   private dropObjectData(bucket: string, key: string, blobsJson: string): string[] {
-    return [...this.dropRefs(blobIds(blobsJson)), ...this.dropChunks(bucket, key)];
+    return [...this.dropRefs(blobIds(blobsJson)), ...chunks.dropChunks(this.scope, bucket, key)];
   }
 
   listObjects(bucket: string, prefix: string | undefined, startAfter: string | undefined, limit: number): ObjectInfo[] {
@@ -316,7 +289,7 @@ export class Catalog {
   }
 
   /** The object takes over the chosen parts' blobs; returns it and the dead blob ids. */
-  completeUpload(uploadId: string, partNumbers: number[], describe: DescribeCompleted): { info: ObjectInfo; dead: string[] } {
+  completeUpload(uploadId: string, partNumbers: number[], describe: multipart.DescribeCompleted): { info: ObjectInfo; dead: string[] } {
     return multipart.completeUpload(this.scope, uploadId, partNumbers, describe);
   }
 
@@ -324,92 +297,34 @@ export class Catalog {
     return multipart.abortUpload(this.scope, uploadId);
   }
 
+  // ---- chunks of large remote objects (catalog-chunks.ts)
 
-  // ---- chunks of large remote objects
-
-  /**
-   * Stores `blob` as the chunk if bucket/key is a manifest with the chunk's ETag and
-   * chunk size (replacing an earlier copy of the chunk). Returns whether it was
-   * stored, and the dead blob ids; a refused blob was never referenced. Writing a
-   * chunk marks both it and its manifest used.
-   */
+  /** Stores `blob` as the chunk if its manifest is still there; returns whether it was, and the dead blob ids. */
   putChunk(chunk: ChunkKey, blob: BlobRef, crc32: string, now: Date): { stored: boolean; dead: string[] } {
-    return this.inTransaction(() => {
-      const manifest = this.sql<{ etag: string; size: number; chunk_size: number | null }>("SELECT etag, size, chunk_size FROM objects WHERE bucket = ? AND key = ?").get(
-        chunk.bucket,
-        chunk.key,
-      );
-      if (manifest === undefined || manifest.etag !== chunk.etag || manifest.chunk_size !== chunk.chunkSize) return { stored: false, dead: [] };
-      const expected = Math.min(chunk.chunkSize, manifest.size - chunk.index * chunk.chunkSize);
-      if (!Number.isSafeInteger(chunk.index) || chunk.index < 0 || expected <= 0 || blob.size !== expected) {
-        throw new Error(`chunk ${chunk.index} of ${chunk.bucket}/${chunk.key} (${manifest.size} bytes in chunks of ${chunk.chunkSize}) cannot hold ${blob.size} bytes`);
-      }
-      const key = chunkKeyParams(chunk);
-      const previous = this.sql<{ blob: string }>(`SELECT blob FROM chunks WHERE ${CHUNK_KEY}`).get(...key);
-      this.sql("INSERT INTO blob_refs (id, refs, size) VALUES (?, 1, ?)").run(blob.id, blob.size);
-      this.sql(`INSERT OR REPLACE INTO chunks (${CHUNK_COLUMNS}, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...key, blob.size, crc32, now.getTime(), blob.id);
-      this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ?").run(now.getTime(), chunk.bucket, chunk.key);
-      return { stored: true, dead: previous ? this.dropRefs([previous.blob]) : [] };
-    });
+    return chunks.putChunk(this.scope, chunk, blob, crc32, now);
   }
 
   getChunk(chunk: ChunkKey): ChunkInfo | undefined {
-    const row = this.sql<ChunkRow>(`SELECT ${CHUNK_COLUMNS} FROM chunks WHERE ${CHUNK_KEY}`).get(...chunkKeyParams(chunk));
-    return row && toChunkInfo(row);
+    return chunks.getChunk(this.scope, chunk);
   }
 
-  /**
-   * The blob of `chunk` if the same bytes (size and CRC32) are still stored, marking
-   * the chunk used at `now` unless that was done less than TOUCH_INTERVAL_MS before.
-   * Its manifest is marked too, so a manifest is never older than its chunks (give or
-   * take the interval) and LRU eviction reaches the chunks first.
-   */
+  /** The blob of `chunk` if the same bytes are still stored, marking it and its manifest used. */
   touchChunk(chunk: ChunkInfo, now: number): BlobRef | undefined {
-    const key = chunkKeyParams(chunk);
-    const row = this.sql<{ blob: string; size: number; crc32: string; last_access: number }>(`SELECT blob, size, crc32, last_access FROM chunks WHERE ${CHUNK_KEY}`).get(...key);
-    if (row === undefined || row.size !== chunk.size || row.crc32 !== chunk.crc32) return undefined;
-    if (now - row.last_access >= TOUCH_INTERVAL_MS) {
-      unlessDiskFull(() => this.inTransaction(() => {
-        this.sql(`UPDATE chunks SET last_access = ? WHERE ${CHUNK_KEY}`).run(now, ...key);
-        this.sql("UPDATE objects SET last_access = ? WHERE bucket = ? AND key = ? AND last_access < ?").run(now, chunk.bucket, chunk.key, now);
-      }));
-    }
-    return { id: row.blob, size: row.size };
+    return chunks.touchChunk(this.scope, chunk, now);
   }
 
   /** Returns the dead blob ids. */
   deleteChunk(chunk: ChunkKey): string[] {
-    return this.inTransaction(() => {
-      const row = this.sql<{ blob: string }>(`DELETE FROM chunks WHERE ${CHUNK_KEY} RETURNING blob`).get(...chunkKeyParams(chunk));
-      return row ? this.dropRefs([row.blob]) : [];
-    });
+    return chunks.deleteChunk(this.scope, chunk);
   }
 
   listChunks(bucket: string, key: string, etag: string): ChunkInfo[] {
-    // Only one chunk size can be stored per version (the manifest's), so this is index order.
-    const rows = this.sql<ChunkRow>(`SELECT ${CHUNK_COLUMNS} FROM chunks WHERE bucket = ? AND key = ? AND etag = ? ORDER BY chunk_size, idx`).all(bucket, key, etag);
-    return rows.map(toChunkInfo);
+    return chunks.listChunks(this.scope, bucket, key, etag);
   }
 
-  /**
-   * Drops chunks whose manifest is gone or is another version (none should exist:
-   * every change that ends a manifest drops its chunks in the same transaction).
-   * Run at open before blob recovery, which then deletes their files.
-   */
+  /** Drops chunks whose manifest is gone or is another version; run at open before blob recovery. */
   dropStrayChunks(): void {
-    this.inTransaction(() => {
-      const stray = this.sql<{ blob: string }>(
-        `DELETE FROM chunks WHERE NOT EXISTS (
-          SELECT 1 FROM objects o WHERE o.bucket = chunks.bucket AND o.key = chunks.key AND o.etag = chunks.etag AND o.chunk_size = chunks.chunk_size
-        ) RETURNING blob`,
-      ).all();
-      this.dropRefs(stray.map((row) => row.blob));
-    });
-  }
-
-  private dropChunks(bucket: string, key: string): string[] {
-    const rows = this.sql<{ blob: string }>("DELETE FROM chunks WHERE bucket = ? AND key = ? RETURNING blob").all(bucket, key);
-    return this.dropRefs(rows.map((row) => row.blob));
+    chunks.dropStrayChunks(this.scope);
   }
 
   // ---- tombstones
