@@ -112,6 +112,8 @@ const UPGRADES = [
   ) AS known WHERE blob_refs.id = known.id;`,
   // Block checksums of blobs (blob-checks.ts); blobs of older versions have none.
   BLOB_CHECKS_SCHEMA,
+  // diff and reset list client writes only: their cost follows the changes, not the cache.
+  "CREATE INDEX IF NOT EXISTS objects_local ON objects (bucket, key) WHERE origin = 'local';",
 ];
 
 const SCHEMA_VERSION = 1 + UPGRADES.length;
@@ -421,6 +423,16 @@ export class Catalog {
 
   listObjects(bucket: string, prefix: string | undefined, startAfter: string | undefined, limit: number): ObjectInfo[] {
     return this.listRange<ObjectRow>("objects", INFO_COLUMNS, bucket, keyRange(prefix, startAfter), limit).map(toObjectInfo);
+  }
+
+  /** Client writes only, in key order, through the partial index objects_local. */
+  listClientWrites(bucket: string, prefix: string | undefined, startAfter: string | undefined, limit: number): ObjectInfo[] {
+    const range = keyRange(prefix, startAfter);
+    const upper = range.upper === undefined ? "" : " AND key < ?";
+    const bounds = range.upper === undefined ? [range.lower] : [range.lower, range.upper];
+    return this.sql<ObjectRow>(
+      `SELECT ${INFO_COLUMNS} FROM objects INDEXED BY objects_local WHERE origin = 'local' AND bucket = ? AND key ${range.lowerInclusive ? ">=" : ">"} ?${upper} ORDER BY key LIMIT ?`,
+    ).all(bucket, ...bounds, limit).map(toObjectInfo);
   }
 
   // The range is a plain `key >= lower AND key < upper` on the (bucket, key) primary key, so SQLite seeks instead of scanning.
