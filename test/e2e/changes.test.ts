@@ -110,6 +110,11 @@ describe.skipIf(skipReason !== undefined)("diff and reset", () => {
     await withServe(async (_server, client) => testRun(client));
     const changes = await diffJson();
     expect([keysOf(changes.added), keysOf(changes.overwritten), keysOf(changes.deleted)]).toEqual([["data/new.txt"], ["data/over.txt"], ["data/gone.txt"]]);
+    // the remote cannot be reached: the client writes print as unknown, deletes are still deletes, exit 1
+    const unreachable = await runCli(["diff", "--json", "--data-dir", dataDir], { ...env, S3_OVERLAY_REMOTE_ENDPOINT: "http://127.0.0.1:1" }, 60_000);
+    expect(unreachable.code, unreachable.stderr).toBe(1);
+    expect(JSON.parse(unreachable.stdout)).toMatchObject({ counts: { added: 0, overwritten: 0, deleted: 1, unknown: 2 }, remoteError: expect.any(String) });
+    expect(unreachable.stderr).toMatch(/2 client writes not classified/);
     const dry = (await cli(["reset", `${bucket}/data/`, "--dry-run", "--json"])).json();
     expect(dry).toMatchObject({ dryRun: true, clientWrites: 2, tombstones: 1 });
     expect(await diffJson()).toEqual(changes);
