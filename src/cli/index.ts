@@ -1,7 +1,9 @@
 // The s3-overlay command line: one commander program, one module per command.
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config.js";
+import { addDiffCommand } from "./diff.js";
 import { addEvictCommand } from "./evict.js";
+import { addResetCommand } from "./reset.js";
 import { addServeCommand } from "./serve.js";
 import { addStatusCommand } from "./status.js";
 import { addVerifyCommand } from "./verify.js";
@@ -23,6 +25,8 @@ export async function main(argv: string[]): Promise<void> {
   addEvictCommand(program);
   addStatusCommand(program);
   addVerifyCommand(program);
+  addDiffCommand(program);
+  addResetCommand(program);
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -75,7 +75,7 @@ export async function openCache(config: ServeConfig): Promise<CacheAccess> {
  * A POST of JSON to a serve's admin API, SigV4-signed (payload hash included)
  * with the local credentials. Throws with the server's message unless it answers 200.
  */
-export async function adminRequest(serverUrl: string, config: ServeConfig, command: "status" | "evict" | "warm" | "verify", input: unknown): Promise<Dispatcher.ResponseData> {
+export async function adminRequest(serverUrl: string, config: ServeConfig, command: "status" | "evict" | "warm" | "verify" | "diff" | "reset", input: unknown): Promise<Dispatcher.ResponseData> {
   const [{ Agent, request }, { s3Signer }, { trustedCertificate }] = await Promise.all([import("undici"), import("../s3/signer.js"), import("../server/tls.js")]);
   const url = new URL(`/_s3-overlay/${command}`, serverUrl);
   const body = JSON.stringify(input);

@@ -110,9 +110,9 @@ async function dropClientWrites(engine: Engine, request: EvictRequest): Promise<
   let count = 0;
   for (const bucket of await bucketsInScope(engine, request)) {
     for (let after: string | undefined; ;) {
-      const objects = await engine.store.listObjects(bucket, { prefix: request.scope.prefix, startAfter: after, limit: BATCH });
+      // only the client writes: mirrored objects in the bucket are not listed
+      const objects = await engine.store.listClientWrites(bucket, { prefix: request.scope.prefix, startAfter: after, limit: BATCH });
       for (const object of objects) {
-        if (object.origin !== "local") continue;
         if (request.dryRun || (await engine.dropClientWrite(bucket, object.key, object.etag))) count++;
       }
       if (objects.length < BATCH) break;

@@ -1,4 +1,4 @@
-// The admin API of a running serve: how `warm`, `evict`, `status` and `verify` work on a
+// The admin API of a running serve: how `warm`, `evict`, `status`, `verify`, `diff` and `reset` work on a
 // data dir that serve holds (the store allows one process). Requests are POSTs
 // of JSON to /_s3-overlay/<command>, SigV4-signed with the local credentials,
 // payload hash included; bucket names cannot start with "_", so no S3 request
@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { ConfigError, type ServeConfig } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import { evict, parseEvictInput, type EvictInput } from "../engine/evict.js";
+import { diff, parseChangesInput, reset, type ChangesInput } from "../engine/changes.js";
 import { cacheStatus, memoryFigures, parseScope } from "../engine/status.js";
 import { parseWarmInput, warm, type WarmEvent, type WarmInput } from "../engine/warm.js";
 import { parseVerifyInput, verify, type VerifyInput } from "../engine/verify.js";
@@ -41,6 +42,10 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse | un
       }
       case "evict":
         return json(200, await evict(engine, parseEvictInput(input as unknown as EvictInput)));
+      case "diff":
+        return json(200, await diff(engine, parseChangesInput(input as unknown as ChangesInput).scope));
+      case "reset":
+        return json(200, await reset(engine, parseChangesInput(input as unknown as ChangesInput)));
       case "verify":
         return json(200, await verify(engine, parseVerifyInput(input as unknown as VerifyInput)));
       case "warm":

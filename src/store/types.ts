@@ -259,6 +259,8 @@ export interface Store {
   deleteObject(bucket: string, key: string): Promise<boolean>;
   /** keys sorted in UTF-8 byte order (the order S3 lists in) */
   listObjects(bucket: string, options: ListOptions): Promise<ObjectInfo[]>;
+  /** Like listObjects, only objects with origin "local" (client writes). */
+  listClientWrites(bucket: string, options: ListOptions): Promise<ObjectInfo[]>;
 
   createUpload(bucket: string, key: string, meta: Omit<UploadInfo, "uploadId" | "bucket" | "key" | "initiated">): Promise<UploadInfo>;
   getUpload(bucket: string, uploadId: string): Promise<UploadInfo | undefined>;

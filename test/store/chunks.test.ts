@@ -435,7 +435,7 @@ describe("chunks across reopen and crashes", () => {
     expect(await upgraded.putChunk(chunkKey(0), await upgraded.stage(bodyOf(content)), crcOf(content))).toBe(true);
     await upgraded.close();
     const reader = new Database(join(dir, "catalog.db"), { readonly: true });
-    expect(reader.pragma("user_version", { simple: true })).toBe(4);
+    expect(reader.pragma("user_version", { simple: true })).toBe(5);
     reader.close();
   });
 
@@ -445,6 +445,6 @@ describe("chunks across reopen and crashes", () => {
     const db = new Database(join(dir, "catalog.db"));
     db.pragma("user_version = 9");
     db.close();
-    await expect(openFsStore(dir)).rejects.toThrow("has catalog version 9; this s3-overlay knows up to 4");
+    await expect(openFsStore(dir)).rejects.toThrow("has catalog version 9; this s3-overlay knows up to 5");
   });
 });

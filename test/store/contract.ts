@@ -274,4 +274,23 @@ export function storeContract(setup: ContractSetup): void {
     expect(await store.headObject(bucket, "chunked")).toBeUndefined();
     expect(await store.listChunks(bucket, "chunked", "e-2")).toEqual([]);
   });
+
+  it("listClientWrites lists client writes only, in order, with prefix, startAfter and limit", async () => {
+    const store = setup.store();
+    const bucket = setup.freshBucket();
+    await store.createBucket(bucket, "us-east-1");
+    const mirror = (key: string) => store.stage(bodyOf("m")).then((data) => store.commitObject(bucket, key, [data], { ...localMeta("m"), origin: "remote" }));
+    for (const key of ["p/c", "p/a", "p/é", "q"]) await put(store, bucket, key, `client ${key}`);
+    for (const key of ["p/b", "p/d", "a"]) await mirror(key);
+    const keys = async (options: { prefix?: string; startAfter?: string; limit: number }) => (await store.listClientWrites(bucket, options)).map((info) => info.key);
+    expect(await keys({ limit: 10 })).toEqual(["p/a", "p/c", "p/é", "q"]);
+    expect(await keys({ prefix: "p/", startAfter: "p/a", limit: 10 })).toEqual(["p/c", "p/é"]);
+    expect(await keys({ limit: 2 })).toEqual(["p/a", "p/c"]);
+    const [first] = await store.listClientWrites(bucket, { prefix: "q", limit: 1 });
+    expect(first).toMatchObject({ bucket, key: "q", origin: "local", size: "client q".length, etag: md5("client q") });
+    // a mirror fill over a client write's key makes it a mirror again; a client write over a mirror makes it one
+    await mirror("q");
+    await put(store, bucket, "p/b", "mine now");
+    expect(await keys({ limit: 10 })).toEqual(["p/a", "p/b", "p/c", "p/é"]);
+  });
 }

@@ -90,6 +90,8 @@ const UPGRADES = [
   ) AS known WHERE blob_refs.id = known.id;`,
   // Block checksums of blobs (blob-checks.ts); blobs of older versions have none.
   BLOB_CHECKS_SCHEMA,
+  // diff and reset list client writes only: their cost follows the changes, not the cache.
+  "CREATE INDEX IF NOT EXISTS objects_local ON objects (bucket, key) WHERE origin = 'local';",
 ];
 
 const SCHEMA_VERSION = 1 + UPGRADES.length;

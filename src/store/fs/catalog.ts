@@ -236,6 +236,16 @@ export class Catalog {
     return this.listRange<ObjectRow>("objects", INFO_COLUMNS, bucket, keyRange(prefix, startAfter), limit).map(toObjectInfo);
   }
 
+  /** Client writes only, in key order, through the partial index objects_local. */
+  listClientWrites(bucket: string, prefix: string | undefined, startAfter: string | undefined, limit: number): ObjectInfo[] {
+    const range = keyRange(prefix, startAfter);
+    const upper = range.upper === undefined ? "" : " AND key < ?";
+    const bounds = range.upper === undefined ? [range.lower] : [range.lower, range.upper];
+    return this.sql<ObjectRow>(
+      `SELECT ${INFO_COLUMNS} FROM objects INDEXED BY objects_local WHERE origin = 'local' AND bucket = ? AND key ${range.lowerInclusive ? ">=" : ">"} ?${upper} ORDER BY key LIMIT ?`,
+    ).all(bucket, ...bounds, limit).map(toObjectInfo);
+  }
+
   // The range is a plain `key >= lower AND key < upper` on the (bucket, key) primary key, so SQLite seeks instead of scanning.
   private listRange<Row>(table: string, columns: string, bucket: string, range: KeyRange, limit: number): Row[] {
     const lower = range.lowerInclusive ? ">=" : ">";

@@ -293,6 +293,10 @@ export class FsStore implements Store {
     return this.catalog.hasTombstone(bucket, key);
   }
 
+  async listClientWrites(bucket: string, options: ListOptions): Promise<ObjectInfo[]> {
+    return this.catalog.listClientWrites(bucket, options.prefix, options.startAfter, options.limit);
+  }
+
   async listTombstones(bucket: string, options: ListOptions): Promise<string[]> {
     return this.catalog.listTombstones(bucket, options.prefix, options.startAfter, options.limit);
   }

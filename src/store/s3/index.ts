@@ -281,6 +281,18 @@ export class S3Store implements Store {
     return infos.filter((info): info is ObjectInfo => info !== undefined);
   }
 
+  // The tier keeps origin in each object's metadata, so finding client writes lists (and HEADs) every object in scope.
+  async listClientWrites(bucket: string, options: ListOptions): Promise<ObjectInfo[]> {
+    const found: ObjectInfo[] = [];
+    for (let after = options.startAfter; found.length < options.limit; ) {
+      const page = await this.listObjects(bucket, { prefix: options.prefix, startAfter: after, limit: 1000 });
+      for (const info of page) if (info.origin === "local" && found.length < options.limit) found.push(info);
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.key;
+    }
+    return found;
+  }
+
   // ---- multipart uploads: 1:1 tier multipart uploads, plus a JSON marker with what the tier does not keep
 
   async createUpload(bucket: string, key: string, meta: Omit<UploadInfo, "uploadId" | "bucket" | "key" | "initiated">): Promise<UploadInfo> {
