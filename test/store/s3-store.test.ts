@@ -103,6 +103,26 @@ describe.skipIf(skipReason !== undefined)("S3Store on Ceph RGW", () => {
     }
   });
 
+  it("getBucket: existence is the tier's at every call, the creation date the tier's listing", async () => {
+    const other = await openS3Store(optionsFor(server!, await tempDataDir()));
+    try {
+      const bucket = `seen-${process.pid}`;
+      await store.createBucket(bucket, "us-east-1");
+      const listed = (await store.listBuckets()).find((b) => b.name === bucket)!;
+      expect(await store.getBucket(bucket)).toEqual(listed);
+      // deleted by another process: gone at once, not remembered
+      await other.deleteBucket(bucket);
+      expect(await store.getBucket(bucket)).toBeUndefined();
+      await other.createBucket(bucket, "us-east-1");
+      expect((await store.getBucket(bucket))?.name).toBe(bucket);
+      await store.deleteBucket(bucket);
+      expect(await store.getBucket(bucket)).toBeUndefined();
+      expect(await other.getBucket(bucket)).toBeUndefined();
+    } finally {
+      await other.close();
+    }
+  });
+
   it("commits a large staged object as a parallel multipart upload with our ETag", async () => {
     const bucket = `large-${process.pid}`;
     await store.createBucket(bucket, "us-east-1");

@@ -1,0 +1,168 @@
+// The tier toolkit every part of the store shares: signed requests and SDK
+// control calls whose failures become the S3 errors a client should see, HEAD,
+// PUT, DELETE and listing of tier objects, and small concurrency helpers.
+import type { Readable } from "node:stream";
+import { ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
+import type { Dispatcher } from "undici";
+import { S3Error, errors } from "../../s3/errors.js";
+import { unquoteEtag } from "../../s3/signer.js";
+import { noAnswer } from "../../s3/timeouts.js";
+import type { ObjectInfo } from "../types.js";
+import { storableKey } from "./cache-keys.js";
+import { infoFromHeaders } from "./metadata.js";
+import { errorFrom, tierUnavailable, type SignedHttp } from "./signed-http.js";
+
+/** HEAD requests in flight while a listing learns each object's metadata */
+export const PARALLEL_HEADS = 32;
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  /** the tier's own Last-Modified: when the object was last written there */
+  stored: Date;
+}
+
+export class Tier {
+  constructor(
+    readonly http: SignedHttp,
+    readonly sdk: S3Client,
+    /** the cache bucket: tombstones, absent markers, chunks and upload bookkeeping */
+    readonly cache: string,
+  ) {}
+
+  /** An SDK control call; its failures become the S3 errors a client should see. */
+  async control<T>(what: string, run: () => Promise<T>, bucket?: string, uploadId?: string): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      const err = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+      const status = err.$metadata?.httpStatusCode;
+      const code = err.Code ?? err.name ?? "";
+      if (status === undefined) throw tierUnavailable(this.http.host, `${noAnswer(error, this.http.timeoutMs)} (${what})`);
+      if (status >= 500) throw tierUnavailable(this.http.host, `answered ${code || `HTTP ${status}`} to ${what}`);
+      if (code === "NoSuchBucket" && bucket !== undefined) throw errors.noSuchBucket(bucket);
+      if (code === "NoSuchUpload" && uploadId !== undefined) throw errors.noSuchUpload(uploadId);
+      if (code === "BucketNotEmpty") throw new S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", { BucketName: bucket ?? "" });
+      if (status === 403) throw new S3Error("AccessDenied", `the S3 local tier at ${this.http.host} denied ${what} (${code}): check the local tier credentials`);
+      throw new S3Error(code || "InternalError", `the S3 local tier at ${this.http.host} answered ${code || `HTTP ${status}`} to ${what}`);
+    }
+  }
+
+  /** The S3 error for a non-2xx answer of a signed request. */
+  async failure(response: Dispatcher.ResponseData, what: string, bucket: string, key?: string): Promise<S3Error> {
+    const error = await errorFrom(response, this.http.host, what);
+    if (error.code === "NoSuchBucket") return errors.noSuchBucket(bucket);
+    if (error.code === "NoSuchKey" && key !== undefined) return errors.noSuchKey(key);
+    return error;
+  }
+
+  /** Awaits a request that answers XML; a 200 carrying <Error> (CompleteMultipartUpload, CopyObject) is a failure too. */
+  async expectXml(pending: Promise<Dispatcher.ResponseData>, what: string, bucket: string, key?: string): Promise<string> {
+    const response = await pending;
+    if (response.statusCode !== 200) throw await this.failure(response, what, bucket, key);
+    const xml = await response.body.text();
+    const code = /<Error>[\s\S]*?<Code>([^<]*)<\/Code>/.exec(xml)?.[1];
+    if (code !== undefined) throw code === "InternalError" || code === "SlowDown" ? tierUnavailable(this.http.host, `answered ${code} to ${what}`) : new S3Error(code, `the S3 local tier answered ${code} to ${what}`);
+    return xml;
+  }
+
+  async headStored(bucket: string, key: string): Promise<{ info: ObjectInfo; tierEtag: string } | undefined> {
+    if (!storableKey(key)) return undefined;
+    const response = await this.http.send({ method: "HEAD", bucket, key });
+    response.body.resume();
+    if (response.statusCode === 404) return undefined;
+    if (response.statusCode !== 200) throw await this.failure(response, `HEAD ${bucket}/${key}`, bucket, key);
+    return { info: infoFromHeaders(bucket, key, response.headers), tierEtag: unquoteEtag(String(response.headers.etag ?? "")) };
+  }
+
+  async headObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    return (await this.headStored(bucket, key))?.info;
+  }
+
+  async exists(bucket: string, key: string): Promise<boolean> {
+    return (await this.headStored(bucket, key)) !== undefined;
+  }
+
+  async bucketExists(bucket: string): Promise<boolean> {
+    const response = await this.http.send({ method: "HEAD", bucket });
+    response.body.resume();
+    if (response.statusCode === 404) return false;
+    if (response.statusCode !== 200) throw await this.failure(response, `HEAD bucket ${bucket}`, bucket);
+    return true;
+  }
+
+  async putBody(bucket: string, key: string, headers: Record<string, string>, body: Readable | Buffer, length: number): Promise<void> {
+    const response = await this.http.send({ method: "PUT", bucket, key, headers, body, contentLength: length });
+    if (response.statusCode !== 200) throw await this.failure(response, `PUT ${bucket}/${key}`, bucket, key);
+    response.body.resume();
+  }
+
+  /** A zero-byte marker in the cache bucket. */
+  putMarker(key: string, headers: Record<string, string> = {}): Promise<void> {
+    return this.putBody(this.cache, key, headers, Buffer.alloc(0), 0);
+  }
+
+  async deleteKey(bucket: string, key: string): Promise<void> {
+    const response = await this.http.send({ method: "DELETE", bucket, key });
+    if (response.statusCode !== 204 && response.statusCode !== 200 && response.statusCode !== 404) throw await this.failure(response, `DELETE ${bucket}/${key}`, bucket, key);
+    response.body.resume();
+  }
+
+  async deleteCacheKeys(entries: { key: string }[]): Promise<void> {
+    await mapLimited(entries, PARALLEL_HEADS, (entry) => this.deleteKey(this.cache, entry.key));
+  }
+
+  /** Everything in the cache bucket under prefix goes. */
+  async deleteCachePrefix(prefix: string): Promise<void> {
+    await this.deleteCacheKeys(await this.listAllKeys(this.cache, prefix));
+  }
+
+  /** Up to `limit` keys of a tier bucket after startAfter under prefix, in the tier's (UTF-8 byte) order. */
+  async listTier(bucket: string, prefix: string, startAfter: string | undefined, limit: number): Promise<ListedObject[]> {
+    const listed: ListedObject[] = [];
+    let token: string | undefined;
+    do {
+      const output = await this.control("ListObjectsV2", () => this.sdk.send(new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix || undefined,
+        StartAfter: token === undefined ? startAfter : undefined,
+        ContinuationToken: token,
+        MaxKeys: Math.min(limit - listed.length, 1000),
+      })), bucket).catch((error: unknown) => {
+        if (error instanceof S3Error && error.code === "NoSuchBucket") return { Contents: [] as _Object[], IsTruncated: false, NextContinuationToken: undefined };
+        throw error;
+      });
+      for (const entry of output.Contents ?? []) listed.push({ key: entry.Key!, size: entry.Size ?? 0, stored: entry.LastModified ?? new Date(0) });
+      token = output.IsTruncated ? output.NextContinuationToken : undefined;
+    } while (token !== undefined && listed.length < limit);
+    return listed;
+  }
+
+  listAllKeys(bucket: string, prefix: string): Promise<ListedObject[]> {
+    return this.listTier(bucket, prefix, undefined, Infinity);
+  }
+}
+
+/** Stops an unwanted body without reading it (undici reports the abort as an error: nobody needs it). */
+export function dropBody(response: Dispatcher.ResponseData): void {
+  response.body.on("error", () => undefined).destroy();
+}
+
+export function xmlValue(xml: string, element: string): string | undefined {
+  const raw = new RegExp(`<${element}>([^<]*)</${element}>`).exec(xml)?.[1];
+  return raw?.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+}
+
+/** `fn` over `items` with at most `limit` calls in flight; results in input order. */
+export async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
