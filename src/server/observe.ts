@@ -25,7 +25,9 @@ export function observe(res: ServerResponse, facts: RequestFacts, observer: Obse
   res.setHeader("x-amz-request-id", facts.requestId);
   res.once("close", () => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const aborted = !res.writableFinished;
+    // end() was called: the whole body was produced. (writableFinished, "flushed to the OS", loses a race
+    // with a client that closes its connection as soon as it has the last byte.)
+    const aborted = !res.writableEnded;
     const length = Number(res.getHeader("content-length") ?? 0);
     const bytes = aborted || facts.method === "HEAD" || !Number.isFinite(length) ? 0 : length;
     const cacheHeader = res.getHeader("x-cache");
