@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { loadServeConfig, type Flags } from "../config.js";
 import { diff, parseChangesInput, type ChangesInput, type Diff } from "../engine/changes.js";
 import { compareKeys } from "../engine/listing.js";
-import { addStoreOptions, adminRequest, openCache } from "./store-options.js";
+import { addStoreOptions, onCache } from "./store-options.js";
 
 export function addDiffCommand(program: Command): void {
   const command = program
@@ -21,17 +21,7 @@ async function runDiff(target: string | undefined, flags: Flags): Promise<void> 
   const config = loadServeConfig(flags);
   const input: ChangesInput = { target, flags };
   const { scope } = parseChangesInput(input);
-  const access = await openCache(config);
-  let result: Diff;
-  if ("engine" in access) {
-    try {
-      result = await diff(access.engine, scope);
-    } finally {
-      await access.engine.close();
-    }
-  } else {
-    result = (await (await adminRequest(access.serverUrl, config, "diff", input)).body.json()) as Diff;
-  }
+  const result = await onCache<Diff>(config, "diff", input, (engine) => diff(engine, scope));
   process.stdout.write(flags.json === true ? `${JSON.stringify(result, null, 2)}\n` : formatDiff(result));
   if (result.remoteError !== undefined) {
     process.stderr.write(`s3-overlay: ${result.counts.unknown} client writes not classified (added or overwritten): ${result.remoteError}\n`);

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { ConfigError, loadServeConfig, type Flags } from "../config.js";
 import { evict, parseEvictInput, type EvictInput, type EvictSummary } from "../engine/evict.js";
 import { formatBytes } from "./progress.js";
-import { addStoreOptions, adminRequest, openCache } from "./store-options.js";
+import { addStoreOptions, onCache } from "./store-options.js";
 
 export function addEvictCommand(program: Command): void {
   const command = program
@@ -29,17 +29,7 @@ async function runEvict(target: string | undefined, flags: Flags): Promise<void>
   const input: EvictInput = { target, flags };
   const request = parseEvictInput(input);
   if ((request.tombstones || request.clientWrites) && !request.dryRun && flags.yes !== true) await confirm(request.tombstones, request.clientWrites, target);
-  const access = await openCache(config);
-  let summary: EvictSummary;
-  if ("engine" in access) {
-    try {
-      summary = await evict(access.engine, request);
-    } finally {
-      await access.engine.close();
-    }
-  } else {
-    summary = (await (await adminRequest(access.serverUrl, config, "evict", input)).body.json()) as EvictSummary;
-  }
+  const summary = await onCache<EvictSummary>(config, "evict", input, (engine) => evict(engine, request));
   if (flags.json === true) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;

@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { loadServeConfig, type Flags } from "../config.js";
 import { parseChangesInput, reset, type ChangesInput, type ResetSummary } from "../engine/changes.js";
-import { addStoreOptions, adminRequest, openCache } from "./store-options.js";
+import { addStoreOptions, onCache } from "./store-options.js";
 
 export function addResetCommand(program: Command): void {
   const command = program
@@ -20,17 +20,7 @@ async function runReset(target: string | undefined, flags: Flags): Promise<void>
   const config = loadServeConfig(flags);
   const input: ChangesInput = { target, flags };
   const request = parseChangesInput(input);
-  const access = await openCache(config);
-  let summary: ResetSummary;
-  if ("engine" in access) {
-    try {
-      summary = await reset(access.engine, request);
-    } finally {
-      await access.engine.close();
-    }
-  } else {
-    summary = (await (await adminRequest(access.serverUrl, config, "reset", input)).body.json()) as ResetSummary;
-  }
+  const summary = await onCache<ResetSummary>(config, "reset", input, (engine) => reset(engine, request));
   if (flags.json === true) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;

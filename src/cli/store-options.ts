@@ -72,10 +72,26 @@ export async function openCache(config: ServeConfig): Promise<CacheAccess> {
 }
 
 /**
+ * A cache command's summary: computed here on the opened store, or by the serve
+ * that holds it (its admin API answers the same summary as JSON).
+ */
+export async function onCache<Summary>(config: ServeConfig, command: AdminCommand, input: unknown, here: (engine: Engine) => Promise<Summary>): Promise<Summary> {
+  const access = await openCache(config);
+  if ("serverUrl" in access) return (await (await adminRequest(access.serverUrl, config, command, input)).body.json()) as Summary;
+  try {
+    return await here(access.engine);
+  } finally {
+    await access.engine.close();
+  }
+}
+
+export type AdminCommand = "status" | "evict" | "warm" | "verify" | "diff" | "reset";
+
+/**
  * A POST of JSON to a serve's admin API, SigV4-signed (payload hash included)
  * with the local credentials. Throws with the server's message unless it answers 200.
  */
-export async function adminRequest(serverUrl: string, config: ServeConfig, command: "status" | "evict" | "warm" | "verify" | "diff" | "reset", input: unknown): Promise<Dispatcher.ResponseData> {
+export async function adminRequest(serverUrl: string, config: ServeConfig, command: AdminCommand, input: unknown): Promise<Dispatcher.ResponseData> {
   const [{ Agent, request }, { s3Signer }, { trustedCertificate }] = await Promise.all([import("undici"), import("../s3/signer.js"), import("../server/tls.js")]);
   const url = new URL(`/_s3-overlay/${command}`, serverUrl);
   const body = JSON.stringify(input);

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { loadServeConfig, type Flags } from "../config.js";
 import { parseVerifyInput, verify, type VerifyInput, type VerifySummary } from "../engine/verify.js";
 import { formatBytes } from "./progress.js";
-import { addStoreOptions, adminRequest, openCache } from "./store-options.js";
+import { addStoreOptions, onCache } from "./store-options.js";
 
 export function addVerifyCommand(program: Command): void {
   const command = program
@@ -23,17 +23,7 @@ async function runVerify(target: string | undefined, flags: Flags): Promise<void
   const config = loadServeConfig(flags);
   const input: VerifyInput = { target, flags };
   const request = parseVerifyInput(input);
-  const access = await openCache(config);
-  let summary: VerifySummary;
-  if ("engine" in access) {
-    try {
-      summary = await verify(access.engine, request);
-    } finally {
-      await access.engine.close();
-    }
-  } else {
-    summary = (await (await adminRequest(access.serverUrl, config, "verify", input)).body.json()) as VerifySummary;
-  }
+  const summary = await onCache<VerifySummary>(config, "verify", input, (engine) => verify(engine, request));
   if (summary.remaining > 0) process.exitCode = 1;
   if (flags.json === true) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

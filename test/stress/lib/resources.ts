@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { request } from "undici";
 import { s3Signer } from "../../../src/s3/signer.js";
 import { ACCESS_KEY, SECRET_KEY } from "../../e2e/harness.js";
+import type { MemoryFigures } from "../../../src/engine/status.js";
 
 export interface ProcSample {
   /** ms since the sampler started */
@@ -27,14 +28,8 @@ export function sampler(pid: number, everyMs: number): { samples: ProcSample[]; 
   return { samples, stop: () => (clearInterval(timer), samples) };
 }
 
-export interface ServeMemory {
-  rss: number;
-  heapTotal: number;
-  heapUsed: number;
-  external: number;
-  arrayBuffers: number;
-  collected: boolean;
-}
+/** What the admin status says of serve's memory (the same figures as the product's type). */
+export type ServeMemory = MemoryFigures;
 
 /** The serve's own memory figures (POST /_s3-overlay/status), after a full GC when it runs with --expose-gc. */
 export async function serveMemory(endpoint: string): Promise<ServeMemory> {
