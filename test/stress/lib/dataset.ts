@@ -72,6 +72,11 @@ export class Dataset {
     return Math.min(this.nextMiss, this.misses.length);
   }
 
+  /** some remote keys under tomb/ are not taken for deletion yet, so the prefix must still list */
+  get tombsLeft(): boolean {
+    return this.nextTomb < this.tombs.length;
+  }
+
   get tombsUsed(): number {
     return Math.min(this.nextTomb, this.tombs.length);
   }
