@@ -1,7 +1,7 @@
 // The S3 error table: every error a client sees is one of these codes, with the
 // HTTP status AWS S3 uses for it. Modules throw S3Error; the server renders it.
 
-const STATUS: Record<string, number> = {
+const STATUS = {
   AccessDenied: 403,
   AuthorizationHeaderMalformed: 400,
   AuthorizationQueryParametersError: 400,
@@ -64,12 +64,16 @@ const STATUS: Record<string, number> = {
   IllegalLocationConstraintException: 400,
   InvalidLocationConstraint: 400,
   TooManyParts: 400,
-};
+  // CORS preflight answers (OPTIONS without an Origin, or no rule matching)
+  BadRequest: 400,
+  AccessForbidden: 403,
+} as const satisfies Record<string, number>;
 
+/** Only a code in the table compiles: a misspelt code is a type error, not a 400 with a made-up name. */
 export type S3ErrorCode = keyof typeof STATUS;
 
 export class S3Error extends Error {
-  readonly code: string;
+  readonly code: S3ErrorCode;
   readonly status: number;
   /** Extra elements for the error XML (e.g. BucketName, Key, ActualObjectSize). */
   readonly details: Record<string, string>;
@@ -77,14 +81,19 @@ export class S3Error extends Error {
   readonly headers: Record<string, string>;
 
   /** `status` only where S3 answers one code with several statuses (AuthorizationQueryParametersError). */
-  constructor(code: string, message: string, details: Record<string, string> = {}, headers: Record<string, string> = {}, status?: number) {
+  constructor(code: S3ErrorCode, message: string, details: Record<string, string> = {}, headers: Record<string, string> = {}, status?: number) {
     super(message);
     this.name = "S3Error";
     this.code = code;
-    this.status = status ?? STATUS[code] ?? 400;
+    this.status = status ?? STATUS[code];
     this.details = details;
     this.headers = headers;
   }
+}
+
+/** Is `code` one of the table's codes (e.g. one an upstream S3 answered)? */
+export function isS3ErrorCode(code: string | undefined): code is S3ErrorCode {
+  return code !== undefined && Object.hasOwn(STATUS, code);
 }
 
 export function isS3Error(error: unknown): error is S3Error {

@@ -11,13 +11,11 @@ export function isPreflight(method: string): boolean {
 /** The error S3 answers an OPTIONS request on a bucket without CORS rules. */
 export function preflightError(headers: IncomingHttpHeaders, onObject: boolean): S3Error {
   if (headers.origin === undefined) {
-    return new S3Error("BadRequest", "Insufficient information. Origin request header needed.", {}, {}, 400);
+    return new S3Error("BadRequest", "Insufficient information. Origin request header needed.");
   }
   return new S3Error(
     "AccessForbidden",
     "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
     { Method: String(headers["access-control-request-method"] ?? ""), ResourceType: onObject ? "OBJECT" : "BUCKET" },
-    {},
-    403,
   );
 }

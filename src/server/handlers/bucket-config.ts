@@ -1,6 +1,6 @@
 // Reads of bucket (and object) configuration this server never stores, answered as
 // S3 answers them for a bucket nobody configured. Writes are refused in routing (501).
-import { S3Error } from "../../s3/errors.js";
+import { S3Error, type S3ErrorCode } from "../../s3/errors.js";
 import type { BucketConfigurationRead } from "../../s3/route.js";
 import { emptyVersioningXml, ownerAclXml } from "../../s3/xml.js";
 import { bucketOf, keyOf, type Handler } from "../context.js";
@@ -8,7 +8,7 @@ import { xmlResponse } from "../respond.js";
 import { OWNER } from "./buckets.js";
 
 /** The error S3 answers when the configuration was never set, with its message. */
-const NOT_CONFIGURED: Record<Exclude<BucketConfigurationRead, "GetBucketVersioning" | "GetBucketAcl">, [code: string, message: string]> = {
+const NOT_CONFIGURED: Record<Exclude<BucketConfigurationRead, "GetBucketVersioning" | "GetBucketAcl">, [code: S3ErrorCode, message: string]> = {
   GetBucketPolicy: ["NoSuchBucketPolicy", "The bucket policy does not exist"],
   GetBucketCors: ["NoSuchCORSConfiguration", "The CORS configuration does not exist"],
   GetBucketLifecycleConfiguration: ["NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"],

@@ -3,7 +3,7 @@
 import { encodeKey, s3Signer } from "../../s3/signer.js";
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
-import { S3Error } from "../../s3/errors.js";
+import { S3Error, isS3ErrorCode } from "../../s3/errors.js";
 import { agentTimeouts, noAnswer } from "../../s3/timeouts.js";
 
 export interface TierCredentials {
@@ -81,5 +81,5 @@ export async function errorFrom(response: Dispatcher.ResponseData, host: string,
   const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
   if (response.statusCode >= 500) return tierUnavailable(host, `answered ${code ?? `HTTP ${response.statusCode}`} to ${what}`);
   if (response.statusCode === 403) return new S3Error("AccessDenied", `the S3 local tier at ${host} denied ${what} (${code ?? "403"}): check the local tier credentials`);
-  return new S3Error(code ?? `HTTP${response.statusCode}`, `the S3 local tier at ${host} answered ${code ?? `HTTP ${response.statusCode}`} to ${what}`);
+  return new S3Error(isS3ErrorCode(code) ? code : "InternalError", `the S3 local tier at ${host} answered ${code ?? `HTTP ${response.statusCode}`} to ${what}`);
 }

@@ -4,7 +4,7 @@
 import type { Readable } from "node:stream";
 import { ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
 import type { Dispatcher } from "undici";
-import { S3Error, errors } from "../../s3/errors.js";
+import { S3Error, errors, isS3ErrorCode } from "../../s3/errors.js";
 import { unquoteEtag } from "../../s3/signer.js";
 import { noAnswer } from "../../s3/timeouts.js";
 import type { ObjectInfo } from "../types.js";
@@ -44,7 +44,7 @@ export class Tier {
       if (code === "NoSuchUpload" && uploadId !== undefined) throw errors.noSuchUpload(uploadId);
       if (code === "BucketNotEmpty") throw new S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", { BucketName: bucket ?? "" });
       if (status === 403) throw new S3Error("AccessDenied", `the S3 local tier at ${this.http.host} denied ${what} (${code}): check the local tier credentials`);
-      throw new S3Error(code || "InternalError", `the S3 local tier at ${this.http.host} answered ${code || `HTTP ${status}`} to ${what}`);
+      throw new S3Error(isS3ErrorCode(code) ? code : "InternalError", `the S3 local tier at ${this.http.host} answered ${code || `HTTP ${status}`} to ${what}`);
     }
   }
 
@@ -62,7 +62,7 @@ export class Tier {
     if (response.statusCode !== 200) throw await this.failure(response, what, bucket, key);
     const xml = await response.body.text();
     const code = /<Error>[\s\S]*?<Code>([^<]*)<\/Code>/.exec(xml)?.[1];
-    if (code !== undefined) throw code === "InternalError" || code === "SlowDown" ? tierUnavailable(this.http.host, `answered ${code} to ${what}`) : new S3Error(code, `the S3 local tier answered ${code} to ${what}`);
+    if (code !== undefined) throw code === "InternalError" || code === "SlowDown" ? tierUnavailable(this.http.host, `answered ${code} to ${what}`) : new S3Error(isS3ErrorCode(code) ? code : "InternalError", `the S3 local tier answered ${code} to ${what}`);
     return xml;
   }
 
