@@ -4,7 +4,7 @@
 // and the proxy keeps no state): object facts in x-amz-meta-s3o-* metadata
 // (metadata.ts), tombstones, remote 404s, chunks and upload bookkeeping as marker
 // objects in the cache bucket (layout: cache-keys.ts). Data goes over signed plain
-// HTTP (signed-http.ts); listings and multipart bookkeeping use the SDK.
+// HTTP (src/upstream/, shared with the remote); listings and multipart bookkeeping use its SDK client.
 //
 // This file only composes the parts: tier.ts (requests, errors, listing),
 // buckets.ts, objects.ts + transfer.ts (data path), uploads.ts, chunks.ts,
@@ -12,8 +12,8 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { S3Client } from "@aws-sdk/client-s3";
-import { sdkTimeouts } from "../../s3/timeouts.js";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { UpstreamClient } from "../../upstream/client.js";
 import type {
   BucketInfo, BucketUsage, ByteRange, CachedEntry, Checksum, ChunkInfo, ChunkKey, ListCachedOptions, ListOptions, ListUploadsOptions,
   NewObject, ObjectInfo, PartInfo, StagedData, Store, UploadInfo, UsageOptions,
@@ -23,7 +23,6 @@ import { Buckets } from "./buckets.js";
 import { Chunks } from "./chunks.js";
 import { Markers } from "./markers.js";
 import { Objects } from "./objects.js";
-import { SignedHttp, type TierCredentials } from "./signed-http.js";
 import { Staging } from "./staging.js";
 import { Tier } from "./tier.js";
 import { Transfer } from "./transfer.js";
@@ -33,7 +32,7 @@ export interface S3StoreOptions {
   /** e.g. http://127.0.0.1:9000; addressed path style */
   endpoint: string;
   region: string;
-  credentials: TierCredentials;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** holds tombstones, chunks and upload bookkeeping; created if missing, hidden from bucket listings */
   cacheBucket: string;
   /** LocationConstraint for buckets the store creates; "" or "us-east-1" sends none */
@@ -60,7 +59,7 @@ export async function openS3Store(options: S3StoreOptions): Promise<S3Store> {
 }
 
 export class S3Store implements Store {
-  private readonly http: SignedHttp;
+  private readonly http: UpstreamClient;
   private readonly sdk: S3Client;
   private readonly staging: Staging;
   private readonly tier: Tier;
@@ -72,17 +71,20 @@ export class S3Store implements Store {
   private readonly accounting: Accounting;
 
   constructor(options: S3StoreOptions) {
-    this.http = new SignedHttp(options.endpoint, options.region, options.credentials, options.timeoutMs ?? 30_000);
-    this.sdk = new S3Client({
-      requestHandler: sdkTimeouts(this.http.timeoutMs),
+    this.http = new UpstreamClient({
+      role: "the S3 local tier",
+      credentialsName: "local tier",
       endpoint: options.endpoint,
       region: options.region,
       credentials: options.credentials,
-      forcePathStyle: true,
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      maxAttempts: 2,
+      addressingStyle: "path",
+      timeoutMs: options.timeoutMs ?? 30_000,
+      idleMs: 30_000,
+      // data requests are not retried: a tier that does not answer fails the call after one timeout
+      attempts: 1,
+      controlAttempts: 2,
     });
+    this.sdk = this.http.controlClient();
     // staged files are owned by the store itself: take() refuses another store's
     this.staging = new Staging(this, options.stagingDir ?? join(tmpdir(), "s3-overlay-staging"));
     const tier = (this.tier = new Tier(this.http, this.sdk, options.cacheBucket));

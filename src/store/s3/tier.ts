@@ -4,13 +4,14 @@
 import type { Readable } from "node:stream";
 import { ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
 import type { Dispatcher } from "undici";
-import { S3Error, errors, isS3ErrorCode } from "../../s3/errors.js";
+import { S3Error, errors } from "../../s3/errors.js";
 import { unquoteEtag } from "../../s3/signer.js";
 import { noAnswer } from "../../s3/timeouts.js";
 import type { ObjectInfo } from "../types.js";
 import { storableKey } from "./cache-keys.js";
 import { infoFromHeaders } from "./metadata.js";
-import { errorFrom, tierUnavailable, type SignedHttp } from "./signed-http.js";
+import type { UpstreamClient } from "../../upstream/client.js";
+import { errorCodeIn, errorFor, errorFromSdk } from "../../upstream/errors.js";
 
 /** HEAD requests in flight while a listing learns each object's metadata */
 export const PARALLEL_HEADS = 32;
@@ -24,7 +25,7 @@ export interface ListedObject {
 
 export class Tier {
   constructor(
-    readonly http: SignedHttp,
+    readonly http: UpstreamClient,
     readonly sdk: S3Client,
     /** the cache bucket: tombstones, absent markers, chunks and upload bookkeeping */
     readonly cache: string,
@@ -35,25 +36,13 @@ export class Tier {
     try {
       return await run();
     } catch (error) {
-      const err = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-      const status = err.$metadata?.httpStatusCode;
-      const code = err.Code ?? err.name ?? "";
-      if (status === undefined) throw tierUnavailable(this.http.host, `${noAnswer(error, this.http.timeoutMs)} (${what})`);
-      if (status >= 500) throw tierUnavailable(this.http.host, `answered ${code || `HTTP ${status}`} to ${what}`);
-      if (code === "NoSuchBucket" && bucket !== undefined) throw errors.noSuchBucket(bucket);
-      if (code === "NoSuchUpload" && uploadId !== undefined) throw errors.noSuchUpload(uploadId);
-      if (code === "BucketNotEmpty") throw new S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", { BucketName: bucket ?? "" });
-      if (status === 403) throw new S3Error("AccessDenied", `the S3 local tier at ${this.http.host} denied ${what} (${code}): check the local tier credentials`);
-      throw new S3Error(isS3ErrorCode(code) ? code : "InternalError", `the S3 local tier at ${this.http.host} answered ${code || `HTTP ${status}`} to ${what}`);
+      throw errorFromSdk(this.http, error, what, { bucket, uploadId });
     }
   }
 
   /** The S3 error for a non-2xx answer of a signed request. */
-  async failure(response: Dispatcher.ResponseData, what: string, bucket: string, key?: string): Promise<S3Error> {
-    const error = await errorFrom(response, this.http.host, what);
-    if (error.code === "NoSuchBucket") return errors.noSuchBucket(bucket);
-    if (error.code === "NoSuchKey" && key !== undefined) return errors.noSuchKey(key);
-    return error;
+  failure(response: Dispatcher.ResponseData, what: string, bucket: string, key?: string): Promise<S3Error> {
+    return this.http.errorOf(response, what, { bucket, key });
   }
 
   /** Awaits a request that answers XML; a 200 carrying <Error> (CompleteMultipartUpload, CopyObject) is a failure too. */
@@ -61,8 +50,9 @@ export class Tier {
     const response = await pending;
     if (response.statusCode !== 200) throw await this.failure(response, what, bucket, key);
     const xml = await response.body.text();
-    const code = /<Error>[\s\S]*?<Code>([^<]*)<\/Code>/.exec(xml)?.[1];
-    if (code !== undefined) throw code === "InternalError" || code === "SlowDown" ? tierUnavailable(this.http.host, `answered ${code} to ${what}`) : new S3Error(isS3ErrorCode(code) ? code : "InternalError", `the S3 local tier answered ${code} to ${what}`);
+    // S3 sends a 200 before it knows how a long call ends, then the error in the body: as if it had been a 500 for these two
+    const code = /<Error>/.test(xml) ? errorCodeIn(xml) : undefined;
+    if (code !== undefined) throw errorFor(this.http, code === "InternalError" || code === "SlowDown" ? 500 : 400, code, what, { bucket, key });
     return xml;
   }
 
