@@ -6,7 +6,6 @@ import { ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/clie
 import type { Dispatcher } from "undici";
 import { S3Error, errors } from "../../s3/errors.js";
 import { unquoteEtag } from "../../s3/signer.js";
-import { noAnswer } from "../../s3/timeouts.js";
 import type { ObjectInfo } from "../types.js";
 import { storableKey } from "./cache-keys.js";
 import { infoFromHeaders } from "./metadata.js";
