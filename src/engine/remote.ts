@@ -37,13 +37,29 @@ export interface ReadOptions {
   ifMatch?: string;
 }
 
+/**
+ * The remote as the engine uses it: read-only calls on buckets that overlay it.
+ * Remote is the real one; tests give the engine a fake (test/doubles/fake-remote.ts).
+ */
+export interface RemoteApi {
+  readonly health: RemoteHealth;
+  overlays(localBucket: string): boolean;
+  mappedBuckets(): string[];
+  head(bucket: string, key: string): Promise<RemoteObject | undefined>;
+  get(bucket: string, key: string, options?: ReadOptions): Promise<RemoteRead | undefined>;
+  getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined>;
+  bucketExists(bucket: string): Promise<boolean>;
+  list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]>;
+  close(): Promise<void>;
+}
+
 /** attempts per call: a call the remote never answers fails after RETRIES x the timeout (+0.5 s of backoff) */
 const RETRIES = 3;
 const UNSIGNED = "UNSIGNED-PAYLOAD";
 /** idle connections to the remote close after this (both pools); an option only for tests */
 const IDLE_MS = 30_000;
 
-export class Remote {
+export class Remote implements RemoteApi {
   readonly health: RemoteHealth;
   private readonly base: URL;
   private readonly signer: ReturnType<typeof s3Signer>;
