@@ -387,6 +387,14 @@ export class MemoryStore implements Store {
     this.closed = true;
   }
 
+  /** For tests: flips a byte of a stored chunk, as a bad disk would (its recorded checksums stay). */
+  corruptChunk(chunk: ChunkKey): void {
+    const stored = this.chunk(chunk);
+    if (!stored) throw new Error(`no chunk ${chunk.index} of ${chunk.bucket}/${chunk.key}`);
+    stored.bytes = Buffer.from(stored.bytes);
+    stored.bytes[0]! ^= 0xff;
+  }
+
   // ---- helpers
 
   private count(method: string): void {
