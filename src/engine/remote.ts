@@ -133,13 +133,8 @@ export class Remote implements RemoteApi {
    * GET of the first `count` bytes (all of a smaller object); the object's size
    * comes from Content-Range. An empty object answers 416 to any range: then a plain GET.
    */
-  async getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
-    try {
-      return await this.get(bucket, key, { range: { start: 0, end: count - 1 } });
-    } catch (error) {
-      if (error instanceof S3Error && error.code === "InvalidRange") return this.get(bucket, key);
-      throw error;
-    }
+  getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
+    return firstBytes(this, bucket, key, count);
   }
 
   async bucketExists(bucket: string): Promise<boolean> {
@@ -268,6 +263,16 @@ export class Remote implements RemoteApi {
   }
 }
 
+
+/** getFirstBytes in terms of get (shared with test doubles of the remote). */
+export async function firstBytes(remote: Pick<RemoteApi, "get">, bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
+  try {
+    return await remote.get(bucket, key, { range: { start: 0, end: count - 1 } });
+  } catch (error) {
+    if (error instanceof S3Error && error.code === "InvalidRange") return remote.get(bucket, key);
+    throw error;
+  }
+}
 
 function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["headers"]): RemoteObject {
   const one = (name: string): string | undefined => {

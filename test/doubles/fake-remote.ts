@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { S3Error } from "../../src/s3/errors.js";
 import { compareKeys } from "../../src/store/fs/key-order.js";
-import type { ReadOptions, RemoteApi, RemoteObject, RemoteRead } from "../../src/engine/remote.js";
+import { firstBytes, type ReadOptions, type RemoteApi, type RemoteObject, type RemoteRead } from "../../src/engine/remote.js";
 import { RemoteHealth } from "../../src/engine/remote-health.js";
 import type { ContentHeaders } from "../../src/store/types.js";
 
@@ -108,13 +108,8 @@ export class FakeRemote implements RemoteApi {
   }
 
   /** Like Remote: a ranged GET of the first bytes; an empty object answers 416 to it, then a plain GET. */
-  async getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
-    try {
-      return await this.get(bucket, key, { range: { start: 0, end: count - 1 } });
-    } catch (error) {
-      if (error instanceof S3Error && error.code === "InvalidRange") return this.get(bucket, key);
-      throw error;
-    }
+  getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
+    return firstBytes(this, bucket, key, count);
   }
 
   async bucketExists(bucket: string): Promise<boolean> {
