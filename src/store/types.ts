@@ -156,19 +156,14 @@ export interface ListCachedOptions extends UsageOptions {
   limit: number;
 }
 
-/** What the caller decides about a new object; size comes from the staged data. */
-export interface NewObject {
-  etag: string;
-  headers: ContentHeaders;
-  userMetadata: Record<string, string>;
-  checksum?: Checksum;
-  partSizes?: number[];
-  origin: Origin;
-  remote?: RemoteIdentity;
+/**
+ * What the caller decides about a new object; size comes from the staged data.
+ * With chunkSize it is a manifest of a chunked large object, committed with no staged data.
+ */
+export interface NewObject
+  extends Pick<ObjectInfo, "etag" | "headers" | "userMetadata" | "checksum" | "partSizes" | "origin" | "remote" | "chunkSize"> {
   /** defaults to now; mirrored objects keep the remote's Last-Modified */
   lastModified?: Date;
-  /** a manifest of a chunked large object: commit it with no staged data */
-  chunkSize?: number;
 }
 
 /**
