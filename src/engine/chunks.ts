@@ -11,9 +11,9 @@ import { once } from "node:events";
 import { PassThrough, pipeline, Readable } from "node:stream";
 import { BlockCrcs, blockMatches, decodeBlockChecksums, encodeBlockChecksums } from "../block-crc.js";
 import { S3Error, errors } from "../s3/errors.js";
-import type { ByteRange, ChunkInfo, ChunkKey, ObjectInfo, Store } from "../store/types.js";
+import type { ByteRange, ChunkInfo, ChunkKey, ChunkStore, ObjectInfo, ObjectStore } from "../store/types.js";
 import type { DiskSpace } from "./disk-space.js";
-import type { Remote } from "./remote.js";
+import type { RemoteApi } from "./remote.js";
 import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
 
@@ -65,8 +65,8 @@ export class ChunkCache {
   private readonly lastEnds = new Map<string, number>();
 
   constructor(
-    private readonly store: Store,
-    private readonly remote: Remote,
+    private readonly store: ChunkStore & Pick<ObjectStore, "adoptFile">,
+    private readonly remote: RemoteApi,
     private readonly spoolDir: string,
     readonly settings: ChunkSettings,
     private readonly space: DiskSpace,

@@ -5,13 +5,13 @@
 import type { Readable } from "node:stream";
 import { CorruptBlockError } from "../block-crc.js";
 import { log } from "../log.js";
-import { ON_CORRUPT, type ObjectInfo, type Store } from "../store/types.js";
+import { ON_CORRUPT, type ObjectInfo, type StoreAccounting, type StoreIntegrity } from "../store/types.js";
 
 export class Corruption {
   /** objects found corrupt since start (status: corruptObjects) */
   found = 0;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: StoreAccounting & StoreIntegrity) {}
 
   async handle(info: ObjectInfo, error: Error): Promise<void> {
     this.found++;

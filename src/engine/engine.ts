@@ -16,7 +16,7 @@ import { RecentCompletions } from "./completions.js";
 import type { ChunkStats } from "./chunks.js";
 import { DiskSpace, type DiskFullStats } from "./disk-space.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
-import { Remote } from "./remote.js";
+import { Remote, type RemoteApi } from "./remote.js";
 
 export type { ObjectRead };
 
@@ -76,21 +76,22 @@ export class Engine {
   /** free space of the data dir (the spool dir's parent, which exists in local mode too) */
   private readonly space: DiskSpace;
 
-  private constructor(readonly store: Store, readonly options: EngineOptions) {
+  private constructor(readonly store: Store, readonly options: EngineOptions, remote: RemoteApi | undefined) {
     this.corruption = new Corruption(store);
     this.space = new DiskSpace(path.dirname(options.spoolDir));
-    if (options.remote) {
-      this.overlay = new Overlay(new Remote(options.remote), store, options, options.spoolDir, this.keyLocks, options.region, this.space);
+    if (remote) {
+      this.overlay = new Overlay(remote, store, options, options.spoolDir, this.keyLocks, options.region, this.space);
     }
   }
 
-  static async create(store: Store, options: EngineOptions): Promise<Engine> {
-    const engine = new Engine(store, options);
+  /** `remote`: a stand-in for the configured remote (unit tests); by default the one options.remote describes, if any. */
+  static async create(store: Store, options: EngineOptions, remote?: RemoteApi): Promise<Engine> {
+    const engine = new Engine(store, options, remote ?? (options.remote && new Remote(options.remote)));
     await engine.overlay?.start();
     return engine;
   }
 
-  get remote(): Remote | undefined {
+  get remote(): RemoteApi | undefined {
     return this.overlay?.remote;
   }
 

@@ -18,7 +18,7 @@ import { BlockCrcs } from "../block-crc.js";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../store/types.js";
 import type { DiskSpace } from "./disk-space.js";
-import type { Remote, RemoteObject, RemoteRead } from "./remote.js";
+import type { RemoteApi, RemoteObject, RemoteRead } from "./remote.js";
 import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
 
@@ -54,7 +54,7 @@ export class Fill {
   passedThrough = false;
 
   constructor(
-    remote: Remote, bucket: string, key: string, spoolPath: string, sizes: FillSizes, private readonly space: DiskSpace,
+    remote: RemoteApi, bucket: string, key: string, spoolPath: string, sizes: FillSizes, private readonly space: DiskSpace,
     commit: CommitSpool, private readonly onDetach: Detach,
   ) {
     let resolveReady!: (start: FillStart | undefined) => void;
@@ -83,7 +83,7 @@ export class Fill {
   }
 
   private async run(
-    remote: Remote, bucket: string, key: string, spoolPath: string, sizes: FillSizes, commit: CommitSpool,
+    remote: RemoteApi, bucket: string, key: string, spoolPath: string, sizes: FillSizes, commit: CommitSpool,
     resolveReady: (start: FillStart | undefined) => void, rejectReady: (error: unknown) => void,
   ): Promise<void> {
     let first: RemoteRead | undefined;
@@ -113,7 +113,7 @@ export class Fill {
     }
   }
 
-  private async copy(remote: Remote, bucket: string, key: string, first: RemoteRead, commit: CommitSpool, resolveReady: (start: FillStart) => void): Promise<void> {
+  private async copy(remote: RemoteApi, bucket: string, key: string, first: RemoteRead, commit: CommitSpool, resolveReady: (start: FillStart) => void): Promise<void> {
     const { object } = first;
     const spool = this.spool!;
     resolveReady({ object, chunked: false });

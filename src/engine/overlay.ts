@@ -8,14 +8,14 @@ import path from "node:path";
 import { PassThrough, pipeline, type Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import type { OverlaySettings } from "../config.js";
-import type { ByteRange, ObjectInfo, Store } from "../store/types.js";
+import type { ByteRange, ChunkStore, ObjectInfo, ObjectStore, OverlayMarkers } from "../store/types.js";
 import { ChunkCache } from "./chunks.js";
 import type { DiskSpace } from "./disk-space.js";
 import { Fill } from "./fill.js";
 import { KnownBuckets } from "./known-buckets.js";
 import { objectId, type KeyedMutex } from "./mutex.js";
 import { errors } from "../s3/errors.js";
-import type { Remote, RemoteObject } from "./remote.js";
+import type { RemoteApi, RemoteObject } from "./remote.js";
 
 export type CacheStatus = "hit" | "miss" | "pass";
 
@@ -35,8 +35,8 @@ export class Overlay {
   private readonly knownBuckets: KnownBuckets;
 
   constructor(
-    readonly remote: Remote,
-    private readonly store: Store,
+    readonly remote: RemoteApi,
+    private readonly store: ObjectStore & ChunkStore & OverlayMarkers,
     private readonly settings: OverlaySettings,
     private readonly spoolDir: string,
     private readonly keyLocks: KeyedMutex,
@@ -316,7 +316,7 @@ export function mirroredInfo(bucket: string, object: RemoteObject): ObjectInfo {
 }
 
 /** A pass-through read: the remote's bytes of that exact version, nothing kept. */
-function remoteStream(remote: Remote, bucket: string, key: string, etag: string, range: ByteRange | undefined): Readable {
+function remoteStream(remote: RemoteApi, bucket: string, key: string, etag: string, range: ByteRange | undefined): Readable {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   remote.get(bucket, key, { range, ifMatch: etag }).then((read) => {
     if (!read) return out.destroy(new Error(`${bucket}/${key} disappeared from the remote`));

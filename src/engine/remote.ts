@@ -38,12 +38,28 @@ export interface ReadOptions {
   ifMatch?: string;
 }
 
+/**
+ * The remote as the engine uses it: read-only calls on buckets that overlay it.
+ * Remote is the real one; tests give the engine a fake (test/doubles/fake-remote.ts).
+ */
+export interface RemoteApi {
+  readonly health: RemoteHealth;
+  overlays(localBucket: string): boolean;
+  mappedBuckets(): string[];
+  head(bucket: string, key: string): Promise<RemoteObject | undefined>;
+  get(bucket: string, key: string, options?: ReadOptions): Promise<RemoteRead | undefined>;
+  getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined>;
+  bucketExists(bucket: string): Promise<boolean>;
+  list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]>;
+  close(): Promise<void>;
+}
+
 /** attempts per call: a call the remote never answers fails after RETRIES x the timeout (+ up to 0.5 s of backoff) */
 const RETRIES = 3;
 /** idle connections to the remote close after this (both pools); an option only for tests */
 const IDLE_MS = 30_000;
 
-export class Remote {
+export class Remote implements RemoteApi {
   readonly health: RemoteHealth;
   private readonly http: UpstreamClient;
   private readonly sdk: S3Client;
@@ -116,13 +132,8 @@ export class Remote {
    * GET of the first `count` bytes (all of a smaller object); the object's size
    * comes from Content-Range. An empty object answers 416 to any range: then a plain GET.
    */
-  async getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
-    try {
-      return await this.get(bucket, key, { range: { start: 0, end: count - 1 } });
-    } catch (error) {
-      if (error instanceof S3Error && error.code === "InvalidRange") return this.get(bucket, key);
-      throw error;
-    }
+  getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
+    return firstBytes(this, bucket, key, count);
   }
 
   async bucketExists(bucket: string): Promise<boolean> {
@@ -203,6 +214,16 @@ export class Remote {
       return;
     }
     throw await this.http.errorOf(response, `${method} ${key === undefined ? bucket : `${bucket}/${key}`}`);
+  }
+}
+
+/** getFirstBytes in terms of get (shared with test doubles of the remote). */
+export async function firstBytes(remote: Pick<RemoteApi, "get">, bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
+  try {
+    return await remote.get(bucket, key, { range: { start: 0, end: count - 1 } });
+  } catch (error) {
+    if (error instanceof S3Error && error.code === "InvalidRange") return remote.get(bucket, key);
+    throw error;
   }
 }
 

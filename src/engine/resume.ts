@@ -6,7 +6,7 @@
 import type { Readable } from "node:stream";
 import { S3Error } from "../s3/errors.js";
 import type { ByteRange } from "../store/types.js";
-import type { Remote } from "./remote.js";
+import type { RemoteApi } from "./remote.js";
 
 /** resumes per range (a chunk, or a whole-object fill) before the loss is the reader's */
 export const MAX_RESUMES = 3;
@@ -25,7 +25,7 @@ export function connectionLost(error: unknown): boolean {
  * first request asks for one chunk's worth): the rest is then fetched.
  * A 404 or 412 on a later request throws PreconditionFailed: the object changed.
  */
-export async function* remoteRange(remote: Remote, bucket: string, key: string, etag: string, range: ByteRange, first?: Readable): AsyncGenerator<Buffer> {
+export async function* remoteRange(remote: RemoteApi, bucket: string, key: string, etag: string, range: ByteRange, first?: Readable): AsyncGenerator<Buffer> {
   let offset = range.start;
   let body = first;
   let skip = 0;

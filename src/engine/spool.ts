@@ -108,7 +108,7 @@ export class Spool {
 
   /** Waits until everything appended is on disk. */
   async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.flushing !== undefined) await this.flushing;
     if (this.writeError) throw this.writeError;
   }
 

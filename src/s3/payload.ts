@@ -75,7 +75,8 @@ abstract class VerifyingDecoder extends Transform {
   /** Calls back once the MD5 can take more bytes: its worker's queue bounds memory, not this stream's buffers. */
   protected afterHashing(callback: TransformCallback): void {
     const ready = this.md5.ready();
-    if (ready) ready.then(() => callback());
+    // ready() does not reject today; if it ever does, the body fails instead of waiting for a callback forever
+    if (ready !== undefined) ready.then(() => callback(), (error: Error) => callback(error));
     else callback();
   }
 

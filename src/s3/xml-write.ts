@@ -12,6 +12,7 @@ export const NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/";
  * and the line-break characters a parser would normalize (\t \n \r). S3 writes
  * the non-markup ones as character references too (a key with \u0001 comes back as &#x1;).
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: XML 1.0 forbids these characters; finding them is the point
 const ESCAPED = /[&<>"'\u0000-\u001F\uFFFE\uFFFF]/g;
 const ENTITY: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" };
 

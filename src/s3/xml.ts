@@ -169,7 +169,7 @@ const PREDEFINED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '
 /** Text with XML's five entities and character references decoded; anything else starting with "&" is malformed. */
 function decodeXmlText(text: string): string {
   if (!text.includes("&")) return text;
-  return text.replace(REFERENCE, (match, hex: string | undefined, decimal: string | undefined, name: string | undefined) => {
+  return text.replace(REFERENCE, (_match, hex: string | undefined, decimal: string | undefined, name: string | undefined) => {
     if (name !== undefined) return PREDEFINED[name]!;
     if (hex === undefined && decimal === undefined) throw errors.malformedXml(); // bare "&" or an undefined entity
     const code = hex !== undefined ? parseInt(hex, 16) : parseInt(decimal!, 10);

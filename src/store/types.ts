@@ -156,19 +156,14 @@ export interface ListCachedOptions extends UsageOptions {
   limit: number;
 }
 
-/** What the caller decides about a new object; size comes from the staged data. */
-export interface NewObject {
-  etag: string;
-  headers: ContentHeaders;
-  userMetadata: Record<string, string>;
-  checksum?: Checksum;
-  partSizes?: number[];
-  origin: Origin;
-  remote?: RemoteIdentity;
+/**
+ * What the caller decides about a new object; size comes from the staged data.
+ * With chunkSize it is a manifest of a chunked large object, committed with no staged data.
+ */
+export interface NewObject
+  extends Pick<ObjectInfo, "etag" | "headers" | "userMetadata" | "checksum" | "partSizes" | "origin" | "remote" | "chunkSize"> {
   /** defaults to now; mirrored objects keep the remote's Last-Modified */
   lastModified?: Date;
-  /** a manifest of a chunked large object: commit it with no staged data */
-  chunkSize?: number;
 }
 
 /**
@@ -226,7 +221,12 @@ export interface ByteRange {
   end: number;
 }
 
-export interface Store {
+// The Store's roles. Each part of the engine takes the role(s) it uses, so
+// what a module may do to the store is in its signature, and a test double
+// needs only that part.
+
+/** Buckets and whole objects: the S3 object API, over staged bytes. */
+export interface ObjectStore {
   listBuckets(): Promise<BucketInfo[]>;
   getBucket(name: string): Promise<BucketInfo | undefined>;
   /** false when it already existed */
@@ -262,6 +262,11 @@ export interface Store {
   /** Like listObjects, only objects with origin "local" (client writes). */
   listClientWrites(bucket: string, options: ListOptions): Promise<ObjectInfo[]>;
 
+  close(): Promise<void>;
+}
+
+/** Multipart uploads in progress (bytes staged through ObjectStore.stage). */
+export interface UploadStore {
   createUpload(bucket: string, key: string, meta: Omit<UploadInfo, "uploadId" | "bucket" | "key" | "initiated">): Promise<UploadInfo>;
   getUpload(bucket: string, uploadId: string): Promise<UploadInfo | undefined>;
   /** replaces an earlier part with the same number */
@@ -276,12 +281,14 @@ export interface Store {
    */
   completeUpload(uploadId: string, partNumbers: number[], meta: NewObject): Promise<ObjectInfo>;
   abortUpload(uploadId: string): Promise<void>;
+}
 
-  /**
-   * Chunks of large remote objects. A chunk is stored only while the bucket/key
-   * has a manifest object with the same etag and chunkSize; replacing or
-   * deleting the object (or its bucket) deletes its chunks.
-   */
+/**
+ * Chunks of large remote objects. A chunk is stored only while the bucket/key
+ * has a manifest object with the same etag and chunkSize; replacing or
+ * deleting the object (or its bucket) deletes its chunks.
+ */
+export interface ChunkStore {
   putChunk(chunk: ChunkKey, data: StagedData, crc32: string): Promise<boolean>;
   getChunk(chunk: ChunkKey): Promise<ChunkInfo | undefined>;
   /** the chunk's bytes (all, or the inclusive range within it); marks it recently used */
@@ -289,7 +296,30 @@ export interface Store {
   deleteChunk(chunk: ChunkKey): Promise<void>;
   /** chunks present for an object version, sorted by index */
   listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]>;
+}
 
+/** What the overlay remembers about remote keys: local deletes (tombstones) and remote 404s (the negative cache). */
+export interface OverlayMarkers {
+  /** Tombstones: keys deleted locally that the remote may still have. */
+  putTombstone(bucket: string, key: string): Promise<void>;
+  hasTombstone(bucket: string, key: string): Promise<boolean>;
+  /** sorted like listObjects */
+  listTombstones(bucket: string, options: ListOptions): Promise<string[]>;
+  /** true if there was one */
+  deleteTombstone(bucket: string, key: string): Promise<boolean>;
+
+  /**
+   * The negative cache: a remote 404 for bucket/key, trusted until `until`.
+   * Kept where every process sharing the store sees it (on an S3 tier, in the tier).
+   */
+  rememberAbsent(bucket: string, key: string, until: Date): Promise<void>;
+  /** Until when a remembered remote 404 holds; undefined if none or expired. */
+  absentUntil(bucket: string, key: string): Promise<Date | undefined>;
+  forgetAbsent(bucket: string, key: string): Promise<void>;
+}
+
+/** Cache accounting and eviction (status, evict, --max-cache-size). */
+export interface StoreAccounting {
   /** Cache accounting (status), per bucket, sorted by bucket name. Buckets with nothing in them may be left out. */
   usage(options: UsageOptions): Promise<BucketUsage[]>;
   /** Bytes of data files the store holds (all objects, parts and chunks). */
@@ -305,34 +335,20 @@ export interface Store {
    * touched. A manifest goes with its chunks. true if something was removed.
    */
   evict(entry: CachedEntry): Promise<boolean>;
-  /** true if there was one */
-  deleteTombstone(bucket: string, key: string): Promise<boolean>;
+}
 
-  /** Tombstones: keys deleted locally that the remote may still have. */
-  putTombstone(bucket: string, key: string): Promise<void>;
-  hasTombstone(bucket: string, key: string): Promise<boolean>;
-  /** sorted like listObjects */
-  listTombstones(bucket: string, options: ListOptions): Promise<string[]>;
-
-  /**
-   * The negative cache: a remote 404 for bucket/key, trusted until `until`.
-   * Kept where every process sharing the store sees it (on an S3 tier, in the tier).
-   */
-  rememberAbsent(bucket: string, key: string, until: Date): Promise<void>;
-  /** Until when a remembered remote 404 holds; undefined if none or expired. */
-  absentUntil(bucket: string, key: string): Promise<Date | undefined>;
-  forgetAbsent(bucket: string, key: string): Promise<void>;
-
-  /**
-   * Integrity, for stores that keep block checksums (the embedded one; an S3
-   * tier relies on its own): remembers that this version's stored bytes are
-   * corrupt, so reads answer an error instead of sending them.
-   */
+/**
+ * Integrity, for stores that keep block checksums (the embedded one; an S3
+ * tier relies on its own): optional, so a store without them leaves them out.
+ */
+export interface StoreIntegrity {
+  /** Remembers that this version's stored bytes are corrupt, so reads answer an error instead of sending them. */
   markCorrupt?(info: ObjectInfo): Promise<void>;
   /** How many of the version's data files have no block checksums (written before they existed). */
   uncheckedFiles?(info: ObjectInfo): Promise<number>;
   /** Computes and records block checksums for those files, from the bytes as they are now. */
   recordChecks?(info: ObjectInfo): Promise<number>;
-
-  close(): Promise<void>;
 }
+
+/** A whole local tier: every role. Drivers implement this; modules take the roles they use. */
+export interface Store extends ObjectStore, UploadStore, ChunkStore, OverlayMarkers, StoreAccounting, StoreIntegrity {}

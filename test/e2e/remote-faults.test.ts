@@ -24,7 +24,7 @@ interface Answer {
 /** One request through a presigned URL: the raw status and error XML, no SDK retries of the 503. */
 async function ask(server: RunningServer, command: GetObjectCommand | HeadObjectCommand | ListObjectsV2Command, method: "GET" | "HEAD" = "GET"): Promise<Answer> {
   const client = server.client();
-  const url = await getSignedUrl(client, command, { expiresIn: 300 });
+  const url = await getSignedUrl(client, command as Parameters<typeof getSignedUrl>[1], { expiresIn: 300 });
   client.destroy();
   const started = Date.now();
   try {

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { OverlaySettings } from "../../src/config.js";
 import { KeyedMutex } from "../../src/engine/mutex.js";
 import { Overlay } from "../../src/engine/overlay.js";
-import type { Remote } from "../../src/engine/remote.js";
+import type { DiskSpace } from "../../src/engine/disk-space.js";
+import type { RemoteApi } from "../../src/engine/remote.js";
 import type { Store } from "../../src/store/types.js";
 import { KNOWN_BUCKETS_LIMIT } from "../../src/engine/known-buckets.js";
 
@@ -19,9 +20,9 @@ function overlayWith(exists: (bucket: string) => boolean, negativeTtlMs = 30_000
       asked.push(bucket);
       return exists(bucket);
     },
-  } as unknown as Remote;
+  } as unknown as RemoteApi;
   const settings = { negativeTtlMs, cacheEnabled: true, chunkSize: 1 << 20, chunkThreshold: 8 << 20, maxInflightChunks: 4 } as unknown as OverlaySettings;
-  const overlay = new Overlay(remote, {} as Store, settings, "/nonexistent-spool", new KeyedMutex(), "us-east-1");
+  const overlay = new Overlay(remote, {} as Store, settings, "/nonexistent-spool", new KeyedMutex(), "us-east-1", {} as DiskSpace);
   return { overlay, asked };
 }
 

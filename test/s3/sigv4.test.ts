@@ -22,7 +22,7 @@ const TRICKY_KEYS = [
 ];
 
 /** The error code verifyRequest throws, or "ok". */
-function outcome(req: AuthRequest, now?: Date, credentials = lookup): string {
+function outcome(req: AuthRequest, now?: Date, credentials: (accessKeyId: string) => string | undefined = lookup): string {
   try {
     verifyRequest(req, credentials, now);
     return "ok";

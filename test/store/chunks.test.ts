@@ -16,7 +16,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function manifestMeta(size: number, etag = ETAG, chunkSize = CHUNK_SIZE): NewObject {
+function manifestMeta(size: number, etag = ETAG, chunkSize = CHUNK_SIZE): NewObject & { lastModified: Date } {
   return {
     etag,
     headers: { contentType: "application/octet-stream" },

@@ -28,11 +28,12 @@ import type {
   UsageOptions,
 } from "../types.js";
 import { describeObject } from "../object-info.js";
-import { BlobFiles, type BlobRef } from "./blobs.js";
+import { BlobFiles } from "./blobs.js";
 import { Catalog } from "./catalog.js";
 import { isWellFormedKey } from "./key-order.js";
 import { AbsentKeys } from "./absent-keys.js";
 import { BlobChecks, corruptObject } from "./blob-checks.js";
+import { commitCatalog, FsStagedData, publish, takeStaged } from "./staged.js";
 
 // For the benchmark only (the cost of verification): send blobs without checking their blocks.
 const UNVERIFIED_READS = process.env.S3_OVERLAY_UNVERIFIED_READS === "1";
@@ -56,33 +57,6 @@ export async function openFsStore(dataDir: string): Promise<FsStore> {
     throw error;
   }
   return new FsStore(catalog, files, checks);
-}
-
-/** Bytes in tmp/ of one store; used at most once (commit or putPart), after which discard() does nothing. */
-class FsStagedData implements StagedData {
-  private state: "staged" | "used" | "discarded" = "staged";
-
-  constructor(
-    readonly files: BlobFiles,
-    readonly id: string,
-    readonly size: number,
-    /** block CRCs of the bytes as they arrived; undefined: keep them unverified */
-    readonly crcs: number[] | undefined,
-  ) {}
-
-  get usable(): boolean {
-    return this.state === "staged";
-  }
-
-  markUsed(): void {
-    this.state = "used";
-  }
-
-  async discard(): Promise<void> {
-    if (this.state !== "staged") return;
-    this.state = "discarded";
-    await this.files.removeStaged(this.id);
-  }
 }
 
 export class FsStore implements Store {
@@ -158,11 +132,11 @@ export class FsStore implements Store {
   async commitObject(bucket: string, key: string, data: StagedData[], meta: NewObject): Promise<ObjectInfo> {
     requireWellFormedKey(key);
     if (meta.chunkSize !== undefined) requireManifest(data, meta);
-    const staged = this.takeStaged(data);
-    const blobs = await this.publish(staged);
+    const staged = takeStaged(this.files, data);
+    const blobs = await publish(this.files, staged);
     const size = meta.chunkSize === undefined ? staged.reduce((sum, part) => sum + part.size, 0) : meta.remote!.size;
     const info = describeObject(bucket, key, size, meta);
-    this.commitCatalog(blobs, () => this.catalog.putObject(info, blobs), staged);
+    commitCatalog(this.files, this.checks, blobs, () => this.catalog.putObject(info, blobs), staged);
     return info;
   }
 
@@ -208,11 +182,11 @@ export class FsStore implements Store {
   }
 
   async putPart(uploadId: string, partNumber: number, data: StagedData, meta: { etag: string; checksum?: Checksum }): Promise<PartInfo> {
-    const staged = this.takeStaged([data]);
-    const blobs = await this.publish(staged);
+    const staged = takeStaged(this.files, [data]);
+    const blobs = await publish(this.files, staged);
     const part: PartInfo = { partNumber, size: data.size, etag: meta.etag, lastModified: new Date() };
     if (meta.checksum !== undefined) part.checksum = { ...meta.checksum };
-    this.commitCatalog(blobs, () => this.catalog.putPart(uploadId, part, blobs[0]), staged);
+    commitCatalog(this.files, this.checks, blobs, () => this.catalog.putPart(uploadId, part, blobs[0]), staged);
     return part;
   }
 
@@ -241,7 +215,7 @@ export class FsStore implements Store {
 
   /** Stores the chunk only if bucket/key is a manifest of its ETag and chunk size; otherwise discards `data` and returns false. */
   async putChunk(chunk: ChunkKey, data: StagedData, crc32: string): Promise<boolean> {
-    const staged = this.takeStaged([data])[0]!;
+    const staged = takeStaged(this.files, [data])[0]!;
     const blob = { id: staged.id, size: staged.size };
     try {
       // Always a blob, even for 0 bytes: a chunk is read from its file.
@@ -251,7 +225,7 @@ export class FsStore implements Store {
       throw error;
     }
     let stored = false;
-    this.commitCatalog([blob], () => {
+    commitCatalog(this.files, this.checks, [blob], () => {
       const result = this.catalog.putChunk(chunk, blob, crc32, new Date());
       stored = result.stored;
       // a refused chunk's blob was never referenced: it is dead too
@@ -355,55 +329,6 @@ export class FsStore implements Store {
   async recordChecks(info: ObjectInfo): Promise<number> {
     return this.checks.recordMissing(this.catalog.getVersion(info)?.blobs ?? [], (id) => this.files.computeCrcs(id));
   }
-
-  // ---- helpers
-
-  /** Claims staged data of this store; all are checked before any is claimed. */
-  private takeStaged(data: StagedData[]): FsStagedData[] {
-    for (const part of data) {
-      if (!(part instanceof FsStagedData) || part.files !== this.files) throw new Error("staged data belongs to another store");
-      if (!part.usable) throw new Error("staged data was already committed or discarded");
-    }
-    const staged = data as FsStagedData[];
-    for (const part of staged) part.markUsed();
-    return staged;
-  }
-
-  /** Moves staged files into blobs/; empty ones need no blob. On failure nothing is left behind. */
-  private async publish(staged: FsStagedData[]): Promise<BlobRef[]> {
-    const blobs: BlobRef[] = [];
-    try {
-      for (const { id, size } of staged) {
-        if (size === 0) {
-          await this.files.removeStaged(id);
-        } else {
-          await this.files.publish(id);
-          blobs.push({ id, size });
-        }
-      }
-    } catch (error) {
-      this.files.remove(blobs.map((blob) => blob.id));
-      await Promise.all(staged.map((part) => this.files.removeStaged(part.id)));
-      throw error;
-    }
-    return blobs;
-  }
-
-  /**
-   * Runs a catalog change that references the new `blobs`; deletes the blobs it made dead, or the new ones if it failed.
-   * The checksums of `staged` are written first (a row whose blob never got referenced is dropped at open).
-   */
-  private commitCatalog(blobs: BlobRef[], change: () => string[], staged: FsStagedData[] = []): void {
-    let dead: string[];
-    try {
-      for (const { id, size, crcs } of staged) if (size > 0 && crcs !== undefined) this.checks.put(id, crcs);
-      dead = change();
-    } catch (error) {
-      this.files.remove(blobs.map((blob) => blob.id));
-      throw error;
-    }
-    this.files.remove(dead);
-  }
 }
 
 function requireWellFormedKey(key: string): void {
@@ -419,7 +344,6 @@ function requireManifest(data: StagedData[], meta: NewObject): void {
 function requireNoChunkSize(meta: NewObject): void {
   if (meta.chunkSize !== undefined) throw new Error("only commitObject makes a manifest (chunkSize set)");
 }
-
 
 /** A stream that fails with `error` when first read (not before: nobody may be listening yet). */
 function failingStream(error: Error): Readable {

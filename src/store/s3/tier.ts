@@ -4,7 +4,7 @@
 import type { Readable } from "node:stream";
 import { ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
 import type { Dispatcher } from "undici";
-import { S3Error, errors } from "../../s3/errors.js";
+import { S3Error } from "../../s3/errors.js";
 import { unquoteEtag } from "../../s3/signer.js";
 import type { ObjectInfo } from "../types.js";
 import { storableKey } from "./cache-keys.js";
