@@ -7,6 +7,7 @@ import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { Dispatcher } from "undici";
 import { remoteBucketFor, type RemoteSettings } from "../config.js";
 import { S3Error } from "../s3/errors.js";
+import { CONTENT_HEADERS } from "../s3/headers.js";
 import { unquoteEtag } from "../s3/signer.js";
 import { isTimeout, noAnswer, seconds } from "../s3/timeouts.js";
 import type { ByteRange, ContentHeaders } from "../store/types.js";
@@ -239,11 +240,7 @@ function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["header
     if (name.startsWith("x-amz-meta-") && value !== undefined) userMetadata[name.slice(11)] = Array.isArray(value) ? value.join(",") : value;
   }
   const contentHeaders: ContentHeaders = {};
-  const pairs: [keyof ContentHeaders, string][] = [
-    ["contentType", "content-type"], ["contentEncoding", "content-encoding"], ["contentDisposition", "content-disposition"],
-    ["contentLanguage", "content-language"], ["cacheControl", "cache-control"], ["expires", "expires"],
-  ];
-  for (const [field, name] of pairs) {
+  for (const [field, name] of CONTENT_HEADERS) {
     const value = one(name);
     if (value !== undefined) contentHeaders[field] = value;
   }

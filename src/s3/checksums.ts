@@ -2,7 +2,7 @@
 // incrementally so they can run on the data path of a streamed upload.
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
-import type { ChecksumAlgorithm } from "../store/types.js";
+import type { ChecksumAlgorithm } from "./model.js";
 import { S3Error } from "./errors.js";
 
 export interface IncrementalChecksum {

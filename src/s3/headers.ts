@@ -1,6 +1,6 @@
 // Object headers in and out: user metadata and content headers from a request,
 // and the headers S3 sends with an object on GET/HEAD.
-import type { Checksum, ContentHeaders, ObjectInfo } from "../store/types.js";
+import type { Checksum, ContentHeaders, S3Object } from "./model.js";
 import { S3Error } from "./errors.js";
 
 /** Request headers as Node gives them: names lower-cased, values latin1 (one char per byte). */
@@ -41,6 +41,16 @@ export function parseUserMetadata(headers: RequestHeaders): Record<string, strin
   return metadata;
 }
 
+/** The standard content headers an object keeps, each with its header name: the one table every layer uses. */
+export const CONTENT_HEADERS: readonly (readonly [field: keyof ContentHeaders, header: string])[] = [
+  ["contentType", "content-type"],
+  ["contentEncoding", "content-encoding"],
+  ["contentDisposition", "content-disposition"],
+  ["contentLanguage", "content-language"],
+  ["cacheControl", "cache-control"],
+  ["expires", "expires"],
+];
+
 /**
  * Content-Encoding without its "aws-chunked" entries, the rest exactly as sent
  * ("aws-chunked, deflate, gzip" -> "deflate, gzip", as S3 stores it); undefined when nothing remains.
@@ -56,19 +66,15 @@ export function withoutAwsChunked(encoding: string): string | undefined {
  */
 export function contentHeadersFrom(headers: RequestHeaders): ContentHeaders {
   const result: ContentHeaders = {};
-  const contentType = headerValue(headers, "content-type");
-  if (contentType !== undefined) result.contentType = contentType;
-  const encoding = headerValue(headers, "content-encoding");
-  const kept = encoding === undefined ? undefined : withoutAwsChunked(encoding);
-  if (kept !== undefined) result.contentEncoding = kept;
-  const disposition = headerValue(headers, "content-disposition");
-  if (disposition !== undefined) result.contentDisposition = disposition;
-  const language = headerValue(headers, "content-language");
-  if (language !== undefined) result.contentLanguage = language;
-  const cacheControl = headerValue(headers, "cache-control");
-  if (cacheControl !== undefined) result.cacheControl = cacheControl;
-  const expires = headerValue(headers, "expires");
-  if (expires !== undefined) result.expires = expires;
+  for (const [field, name] of CONTENT_HEADERS) {
+    const value = headerValue(headers, name);
+    if (value !== undefined) result[field] = value;
+  }
+  if (result.contentEncoding !== undefined) {
+    const kept = withoutAwsChunked(result.contentEncoding);
+    if (kept === undefined) delete result.contentEncoding;
+    else result.contentEncoding = kept;
+  }
   return result;
 }
 
@@ -86,19 +92,17 @@ export interface ObjectHeaderOptions {
  * The headers S3 sends with an object on GET/HEAD (without Content-Length /
  * Content-Range, which depend on the range served).
  */
-export function objectResponseHeaders(info: ObjectInfo, options: ObjectHeaderOptions = {}): Record<string, string> {
+export function objectResponseHeaders(info: S3Object, options: ObjectHeaderOptions = {}): Record<string, string> {
   const headers: Record<string, string> = {
     etag: `"${info.etag}"`,
     "last-modified": info.lastModified.toUTCString(),
     "content-type": info.headers.contentType ?? DEFAULT_CONTENT_TYPE,
     "accept-ranges": "bytes",
   };
-  const h = info.headers;
-  if (h.contentEncoding !== undefined) headers["content-encoding"] = h.contentEncoding;
-  if (h.contentDisposition !== undefined) headers["content-disposition"] = h.contentDisposition;
-  if (h.contentLanguage !== undefined) headers["content-language"] = h.contentLanguage;
-  if (h.cacheControl !== undefined) headers["cache-control"] = h.cacheControl;
-  if (h.expires !== undefined) headers["expires"] = h.expires;
+  for (const [field, name] of CONTENT_HEADERS) {
+    const value = info.headers[field];
+    if (value !== undefined) headers[name] = value;
+  }
   for (const [name, value] of Object.entries(info.userMetadata)) headers[META_PREFIX + name] = value;
   if (options.partNumber !== undefined && info.partSizes !== undefined) {
     headers["x-amz-mp-parts-count"] = String(info.partSizes.length);

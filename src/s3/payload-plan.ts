@@ -1,6 +1,6 @@
 // The plan of a request body, made from its headers before any byte is read: its length,
 // framing (aws-chunked, trailers), declared digests and the stored Content-Encoding.
-import type { ChecksumAlgorithm } from "../store/types.js";
+import type { ChecksumAlgorithm } from "./model.js";
 import { algorithmOfHeader, checksumHeaderName, DIGEST_LENGTH, parseChecksumAlgorithm } from "./checksums.js";
 import { S3Error } from "./errors.js";
 import { withoutAwsChunked } from "./headers.js";

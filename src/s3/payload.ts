@@ -5,7 +5,7 @@
 // What a body must be is planned from its headers in payload-plan.ts.
 import { createHash, type Hash } from "node:crypto";
 import { finished, Transform, type Readable, type TransformCallback } from "node:stream";
-import type { ChecksumAlgorithm } from "../store/types.js";
+import type { ChecksumAlgorithm } from "./model.js";
 import { checksumHeaderName, createChecksum, DIGEST_LENGTH, type IncrementalChecksum } from "./checksums.js";
 import { isS3Error, S3Error } from "./errors.js";
 import { decodeBase64Digest, type PayloadPlan } from "./payload-plan.js";

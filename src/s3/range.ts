@@ -1,5 +1,5 @@
 // Byte ranges of a GET: the Range header and ?partNumber, resolved against the object size.
-import type { ByteRange } from "../store/types.js";
+import type { ByteRange } from "./model.js";
 import { S3Error } from "./errors.js";
 
 const SINGLE_RANGE = /^bytes=(\d*)-(\d*)$/;

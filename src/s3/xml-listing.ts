@@ -1,5 +1,5 @@
 // S3 XML of the listings: ListBuckets, ListObjects v1/v2, ListMultipartUploads.
-import type { BucketInfo, ObjectInfo, UploadInfo } from "../store/types.js";
+import type { BucketInfo, S3Object, UploadInfo } from "./model.js";
 import { document, element, encoder, optional, ownerElement, quotedEtag, timestamp, type Owner } from "./xml-write.js";
 
 /**
@@ -19,7 +19,7 @@ export function listBucketsXml(buckets: BucketInfo[], owner: Owner, page: { cont
 
 /** One page of a listing: what the engine found. */
 export interface ListObjectsPage {
-  contents: ObjectInfo[];
+  contents: S3Object[];
   /** rolled-up prefixes (each ending in the delimiter), sorted */
   commonPrefixes: string[];
   isTruncated: boolean;
@@ -35,7 +35,7 @@ export interface ListObjectsParams {
   encodingType?: "url";
 }
 
-function contentsElements(contents: ObjectInfo[], encode: (text: string) => string, owner: Owner | undefined): string {
+function contentsElements(contents: S3Object[], encode: (text: string) => string, owner: Owner | undefined): string {
   let xml = "";
   for (const object of contents) {
     xml +=

@@ -1,6 +1,6 @@
 // S3 XML writing primitives shared by the response documents: escaping, elements,
 // the document frame, and the encoding-type=url encoder of listings.
-import type { Checksum } from "../store/types.js";
+import type { Checksum } from "./model.js";
 
 export const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
 export const NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/";

@@ -2,7 +2,7 @@
 // three request bodies S3 clients send (parsed strictly: MalformedXML on anything off).
 // Listing documents live in xml-listing.ts, the writing primitives in xml-write.ts.
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import type { Checksum, ChecksumAlgorithm, PartInfo, UploadInfo } from "../store/types.js";
+import type { Checksum, ChecksumAlgorithm, PartInfo, UploadInfo } from "./model.js";
 import { S3Error, errors } from "./errors.js";
 import {
   DECLARATION, NAMESPACE, checksumElements, document, element, escapeXml, optional, ownerElement, quotedEtag, timestamp, type Owner,

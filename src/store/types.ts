@@ -2,6 +2,10 @@
 // (fs/ embedded, s3/ for MinIO or Ceph RGW) implement it; none imports the engine.
 import type { Readable } from "node:stream";
 import type { BlockCheck } from "../block-crc.js";
+import type { BucketInfo, ByteRange, Checksum, ChecksumAlgorithm, ContentHeaders, PartInfo, S3Object, UploadInfo } from "../s3/model.js";
+
+// the S3 values every layer shares live in the protocol layer; the store re-exports them for its drivers
+export type { BucketInfo, ByteRange, Checksum, ChecksumAlgorithm, ContentHeaders, PartInfo, S3Object, UploadInfo };
 
 /**
  * A read stream that is nothing but spans of files may carry them under this
@@ -39,25 +43,6 @@ export function onCorruptOf(stream: Readable): ((error: Error) => Promise<void>)
   return (stream as Readable & { [ON_CORRUPT]?: (error: Error) => Promise<void> })[ON_CORRUPT];
 }
 
-export type ChecksumAlgorithm = "CRC32" | "CRC32C" | "CRC64NVME" | "SHA1" | "SHA256";
-
-export interface Checksum {
-  algorithm: ChecksumAlgorithm;
-  /** base64 of the digest; for a COMPOSITE multipart checksum it ends in "-N" */
-  value: string;
-  type: "FULL_OBJECT" | "COMPOSITE";
-}
-
-/** The standard content headers S3 stores with an object and returns on GET/HEAD. */
-export interface ContentHeaders {
-  contentType?: string;
-  contentEncoding?: string;
-  contentDisposition?: string;
-  contentLanguage?: string;
-  cacheControl?: string;
-  expires?: string;
-}
-
 /** Who put the object here: a client (`local`, never evicted) or a remote mirror fill (`remote`). */
 export type Origin = "local" | "remote";
 
@@ -70,19 +55,8 @@ export interface RemoteIdentity {
   fetchedAt: Date;
 }
 
-export interface ObjectInfo {
-  bucket: string;
-  key: string;
-  size: number;
-  /** without quotes: 32 hex chars, or "<hex>-<parts>" for multipart objects */
-  etag: string;
-  lastModified: Date;
-  headers: ContentHeaders;
-  /** x-amz-meta-* with the prefix removed, names lower-cased */
-  userMetadata: Record<string, string>;
-  checksum?: Checksum;
-  /** sizes of the parts, in order, for objects completed from a multipart upload */
-  partSizes?: number[];
+/** An object as the store keeps it: what S3 clients see, and where it came from. */
+export interface ObjectInfo extends S3Object {
   origin: Origin;
   remote?: RemoteIdentity;
   /**
@@ -176,12 +150,6 @@ export interface StagedData {
   discard(): Promise<void>;
 }
 
-export interface BucketInfo {
-  name: string;
-  createdAt: Date;
-  region: string;
-}
-
 export interface ListOptions {
   prefix?: string;
   /** only keys strictly greater than this (UTF-8 byte order) */
@@ -189,36 +157,11 @@ export interface ListOptions {
   limit: number;
 }
 
-export interface UploadInfo {
-  uploadId: string;
-  bucket: string;
-  key: string;
-  initiated: Date;
-  headers: ContentHeaders;
-  userMetadata: Record<string, string>;
-  checksumAlgorithm?: ChecksumAlgorithm;
-}
-
-export interface PartInfo {
-  partNumber: number;
-  size: number;
-  /** without quotes */
-  etag: string;
-  lastModified: Date;
-  checksum?: Checksum;
-}
-
 export interface ListUploadsOptions {
   prefix?: string;
   keyMarker?: string;
   uploadIdMarker?: string;
   limit: number;
-}
-
-/** An inclusive byte range inside an object. */
-export interface ByteRange {
-  start: number;
-  end: number;
 }
 
 // The Store's roles. Each part of the engine takes the role(s) it uses, so

@@ -2,21 +2,13 @@
 // as x-amz-meta-s3o-* metadata (user metadata keeps its own x-amz-meta-* names;
 // the s3o- prefix is reserved and never shown to clients). Objects written
 // directly into the tier (no s3o metadata) read as plain client objects.
+import { CONTENT_HEADERS } from "../../s3/headers.js";
 import { unquoteEtag } from "../../s3/signer.js";
 import { describeObject as describeInfo } from "../object-info.js";
-import type { ChecksumAlgorithm, ContentHeaders, NewObject, ObjectInfo } from "../types.js";
+import type { ChecksumAlgorithm, NewObject, ObjectInfo } from "../types.js";
 
 const META = "x-amz-meta-";
 const OURS = "x-amz-meta-s3o-";
-
-const CONTENT_HEADERS: [keyof ContentHeaders, string][] = [
-  ["contentType", "content-type"],
-  ["contentEncoding", "content-encoding"],
-  ["contentDisposition", "content-disposition"],
-  ["contentLanguage", "content-language"],
-  ["cacheControl", "cache-control"],
-  ["expires", "expires"],
-];
 
 type HeaderValue = string | string[] | undefined;
 
