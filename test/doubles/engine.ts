@@ -11,6 +11,10 @@ import { Engine, type EngineOptions } from "../../src/engine/engine.js";
 import type { ObjectInfo, StagedData } from "../../src/store/types.js";
 import { FakeRemote } from "./fake-remote.js";
 import { MemoryStore } from "./memory-store.js";
+import { readAll } from "../store/helpers.js";
+
+// a fill or chunk commits just after its last byte is read: assertions on the store retry a moment
+export { eventually, readAll } from "../store/helpers.js";
 
 export const CHUNK = 64 * 1024;
 
@@ -42,12 +46,6 @@ export async function engineOnDoubles(settings: Partial<EngineOptions> = {}, rem
   return { engine, store, remote };
 }
 
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const data of stream) parts.push(data as Buffer);
-  return Buffer.concat(parts);
-}
-
 /** The whole object as a GET sees it: where it came from, and its bytes. */
 export async function getBytes(engine: Engine, bucket: string, key: string): Promise<{ cache?: string; bytes: Buffer; info: ObjectInfo }> {
   const read = await engine.getObject(bucket, key);
@@ -66,17 +64,4 @@ export function bytesOf(size: number, seed = 1): Buffer {
   const bytes = Buffer.alloc(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
   return bytes;
-}
-
-/** Retries `check` until it passes or 2 s have gone by (a fill commits just after its last byte is read). */
-export async function eventually(check: () => Promise<void> | void): Promise<void> {
-  const deadline = Date.now() + 2000;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }

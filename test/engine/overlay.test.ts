@@ -99,6 +99,24 @@ describe("overlay reads", () => {
     expect(remote.requests.find((request) => request.method === "GET")?.ifMatch).toBe(read.info.etag);
   });
 
+  it("with S3_OVERLAY_REVALIDATE an old mirror is checked by HEAD: kept while unchanged, read afresh once changed", async () => {
+    const { engine, store, remote } = await engineOnDoubles({ revalidateMs: 1 });
+    remote.put("remote", "k", "version 1");
+    await getBytes(engine, "remote", "k");
+    await eventually(async () => expect(await store.headObject("remote", "k")).toBeDefined());
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const kept = await getBytes(engine, "remote", "k");
+    expect(kept).toMatchObject({ cache: "hit" });
+    expect(kept.bytes.toString()).toBe("version 1");
+    expect(remote.requests.map((request) => request.method)).toEqual(["GET", "HEAD"]);
+
+    remote.put("remote", "k", "version 2");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const fresh = await getBytes(engine, "remote", "k");
+    expect(fresh.cache).toBe("miss");
+    expect(fresh.bytes.toString()).toBe("version 2");
+  });
+
   it("a bucket that does not overlay the remote never reaches it", async () => {
     const { engine, remote } = await engineOnDoubles();
     await engine.createBucket("local-only", "us-east-1");
