@@ -182,17 +182,31 @@ function checkSignature(req: AuthRequest, auth: ParsedAuth, secret: string, time
     payloadHash,
   ].join("\n");
   const scope = `${auth.scopeDate}/${auth.region}/${auth.service}/${auth.terminator}`;
-  const stringToSign = `${ALGORITHM}\n${timestamp}\n${scope}\n${sha256Hex(canonicalRequest)}`;
   const signingKey = deriveSigningKey(secret, auth.scopeDate, auth.region, auth.service);
-  const expected = hmacHex(signingKey, stringToSign);
-  if (!signaturesEqual(expected, auth.signature)) {
-    throw new S3Error(
-      "SignatureDoesNotMatch",
-      "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
-      { AWSAccessKeyId: auth.accessKeyId, StringToSign: stringToSign, SignatureProvided: auth.signature, CanonicalRequest: canonicalRequest },
-    );
+  const stringsToSign = canonicalRequestBytes(canonicalRequest).map((bytes) => `${ALGORITHM}\n${timestamp}\n${scope}\n${sha256Hex(bytes)}`);
+  for (const stringToSign of stringsToSign) {
+    const expected = hmacHex(signingKey, stringToSign);
+    if (signaturesEqual(expected, auth.signature)) return { signingKey, seedSignature: expected, amzDate: timestamp, scope };
   }
-  return { signingKey, seedSignature: expected, amzDate: timestamp, scope };
+  throw new S3Error(
+    "SignatureDoesNotMatch",
+    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+    { AWSAccessKeyId: auth.accessKeyId, StringToSign: stringsToSign[0]!, SignatureProvided: auth.signature, CanonicalRequest: canonicalRequest },
+  );
+}
+
+/**
+ * The bytes a client may have signed. Node hands over header values as latin1
+ * (one char per byte received). Clients that send a value's UTF-8 bytes sign those
+ * (the JS SDK, botocore 1.29: both measured), so the bytes as received come first;
+ * one that sends latin-1 bytes but signs the characters' UTF-8 (Python's http.client
+ * under older botocore) matches the second. Either is a valid signature with the secret.
+ */
+function canonicalRequestBytes(canonicalRequest: string): Buffer[] {
+  const utf8 = Buffer.from(canonicalRequest, "utf8");
+  // ASCII-only (nearly every request), or a value not from Node's parser (chars above 0xFF)
+  if (utf8.length === canonicalRequest.length || /[^\u0000-\u00ff]/.test(canonicalRequest)) return [utf8];
+  return [Buffer.from(canonicalRequest, "latin1"), utf8];
 }
 
 export function signaturesEqual(expectedHex: string, providedHex: string): boolean {
@@ -205,7 +219,7 @@ export function hmacHex(key: Buffer, data: string): string {
   return createHmac("sha256", key).update(data).digest("hex");
 }
 
-function sha256Hex(data: string): string {
+function sha256Hex(data: string | Buffer): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
