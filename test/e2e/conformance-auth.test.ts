@@ -121,3 +121,86 @@ describe("x-amz-meta-* values with non-ASCII characters", () => {
     expect(answer).toEqual([[403, "SignatureDoesNotMatch"], [403, "SignatureDoesNotMatch"]]);
   });
 });
+
+describe("SigV2 (boto3 with signature_version 's3')", () => {
+  const V2 = 'signature_version="s3", s3={"addressing_style": "path"}, retries={"max_attempts": 1}';
+
+  test.runIf(PYTHON)("a boto3 client puts, gets, lists, copies and deletes", () => {
+    const answer = boto3([
+      `s3.put_object(Bucket="${bucket}", Key="v2/a b+c", Body=b"sigv2 body", ContentType="text/plain", Metadata={"m": "1"})`,
+      `got = s3.get_object(Bucket="${bucket}", Key="v2/a b+c")`,
+      `s3.copy_object(Bucket="${bucket}", Key="v2/copy", CopySource={"Bucket": "${bucket}", "Key": "v2/a b+c"})`,
+      `listed = [o["Key"] for o in s3.list_objects_v2(Bucket="${bucket}", Prefix="v2/")["Contents"]]`,
+      `s3.delete_object(Bucket="${bucket}", Key="v2/copy")`,
+      `after = [o["Key"] for o in s3.list_objects(Bucket="${bucket}", Prefix="v2/")["Contents"]]`,
+      "print(json.dumps([got['Body'].read().decode(), got['ContentType'], got['Metadata'], listed, after]))",
+    ].join("\n"), V2);
+    expect(answer).toEqual(["sigv2 body", "text/plain", { m: "1" }, ["v2/a b+c", "v2/copy"], ["v2/a b+c"]]);
+  });
+
+  test.runIf(PYTHON)("a wrong secret is 403 SignatureDoesNotMatch, an unknown key 403 InvalidAccessKeyId", () => {
+    const answer = boto3([
+      "from botocore.exceptions import ClientError",
+      "codes = []",
+      `for key, secret in (("${"minioadmin"}", "wrong-secret"), ("nobody", "x")):`,
+      `    other = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key, aws_secret_access_key=secret, config=Config(${V2}))`,
+      "    try:",
+      `        other.get_object(Bucket="${bucket}", Key="v2/a b+c")`,
+      "        codes.append('read')",
+      "    except ClientError as e:",
+      "        codes.append([e.response['ResponseMetadata']['HTTPStatusCode'], e.response['Error']['Code']])",
+      "print(json.dumps(codes))",
+    ].join("\n"), V2);
+    expect(answer).toEqual([[403, "SignatureDoesNotMatch"], [403, "InvalidAccessKeyId"]]);
+  });
+
+  test.runIf(PYTHON)("presigned GET and PUT URLs work through urllib; expired and tampered ones are refused", () => {
+    const answer = boto3([
+      "import urllib.request, urllib.error, re",
+      "def fetch(url, method='GET', data=None):",
+      "    try:",
+      // Content-Type is signed: the one the URL was made for (urllib would add a form type)
+      "        request = urllib.request.Request(url, data=data, method=method, headers={'Content-Type': 'text/plain'} if data else {})",
+      "        with urllib.request.urlopen(request) as r: return [r.status, r.read().decode()]",
+      "    except urllib.error.HTTPError as e:",
+      "        return [e.code, re.search('<Code>(.*?)</Code>', e.read().decode()).group(1)]",
+      `put = s3.generate_presigned_url("put_object", Params={"Bucket": "${bucket}", "Key": "v2/presigned", "ContentType": "text/plain"}, ExpiresIn=300)`,
+      `get = s3.generate_presigned_url("get_object", Params={"Bucket": "${bucket}", "Key": "v2/presigned"}, ExpiresIn=300)`,
+      `expired = s3.generate_presigned_url("get_object", Params={"Bucket": "${bucket}", "Key": "v2/presigned"}, ExpiresIn=-10)`,
+      "tampered = get.replace('v2/presigned', 'v2/a%20b%2Bc')",
+      "print(json.dumps(['Signature=' in get and 'X-Amz-' not in get, fetch(put, 'PUT', b'presigned body'), fetch(get), fetch(expired), fetch(tampered)]))",
+    ].join("\n"), V2);
+    expect(answer).toEqual([true, [200, ""], [200, "presigned body"], [403, "AccessDenied"], [403, "SignatureDoesNotMatch"]]);
+  });
+
+  test.runIf(PYTHON)("virtual-hosted style signs /bucket/key", async () => {
+    const domain = await startServer({ env: { S3_OVERLAY_DOMAIN: "s3.localhost" } }).catch(() => undefined);
+    expect(domain, "a server with S3_OVERLAY_DOMAIN").toBeDefined();
+    try {
+      const answer = runBoto3(domain!.endpoint, [
+        // botocore's SigV2 signer, as for virtual-hosted addressing (auth_path keeps the bucket), sent to 127.0.0.1
+        "import http.client",
+        "from botocore.auth import HmacV1Auth",
+        "from botocore.awsrequest import AWSRequest",
+        `s3.create_bucket(Bucket="vh-bucket")`,
+        "port = int(endpoint.rsplit(':', 1)[1])",
+        "def send(method, body=None, auth_path='/vh-bucket/k'):",
+        "    request = AWSRequest(method=method, url=f'http://vh-bucket.s3.localhost:{port}/k', data=body)",
+        "    request.auth_path = auth_path",
+        "    HmacV1Auth(s3._request_signer._credentials).add_auth(request)",
+        "    connection = http.client.HTTPConnection('127.0.0.1', port)",
+        "    connection.request(method, '/k', body=body, headers={**dict(request.headers.items()), 'Host': f'vh-bucket.s3.localhost:{port}'})",
+        "    response = connection.getresponse()",
+        "    return [response.status, response.read().decode()[:200]]",
+        "put = send('PUT', b'hosted')",
+        "got = send('GET')",
+        // signed as if path-style without the bucket: another resource
+        "wrong = send('GET', auth_path='/k')",
+        "print(json.dumps([put[0], got, wrong[0], 'SignatureDoesNotMatch' in wrong[1]]))",
+      ].join("\n"));
+      expect(answer).toEqual([200, [200, "hosted"], 403, true]);
+    } finally {
+      await domain?.destroy();
+    }
+  });
+});

@@ -161,7 +161,11 @@ describe("tampering with an SDK-signed request", () => {
   it("reports malformed or missing Authorization properly", () => {
     const auth = String(put.headers.authorization);
     expect(outcome(withHeaders(put, { authorization: undefined }))).toBe("AccessDenied");
-    expect(outcome(withHeaders(put, { authorization: "AWS AKID:c2lnbmF0dXJl" }))).toBe("InvalidRequest");
+    // SigV2 (sigv2.test.ts has the rest)
+    expect(outcome(withHeaders(put, { authorization: "AWS AKID:c2lnbmF0dXJl" }))).toBe("InvalidAccessKeyId");
+    // SigV2 takes an HTTP date; SigV4's x-amz-date format is not one
+    expect(outcome(withHeaders(put, { authorization: `AWS ${ACCESS_KEY}:c2lnbmF0dXJl` }))).toBe("AccessDenied");
+    expect(outcome(withHeaders(put, { authorization: "AWS c2lnbmF0dXJl" }))).toBe("InvalidArgument");
     expect(outcome(withHeaders(put, { authorization: auth.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256") }))).toBe("InvalidArgument");
     expect(outcome(withHeaders(put, { authorization: auth.replace(/, ?Signature=[0-9a-f]+/, "") }))).toBe("AuthorizationHeaderMalformed");
     expect(outcome(withHeaders(put, { authorization: auth.replace("/s3/", "/ec2/") }))).toBe("AuthorizationHeaderMalformed");
