@@ -12,6 +12,20 @@ export function headerValue(headers: RequestHeaders, name: string): string | und
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
+/**
+ * The bytes a client may have signed for `text`, which holds header values as Node
+ * gives them (latin1: one char per byte received). Clients that send a value's UTF-8
+ * bytes sign those (the JS SDK, botocore 1.29: both measured), so the bytes as received
+ * come first; one that sends latin-1 bytes but signs the characters' UTF-8 (botocore's
+ * signer over Python's http.client) matches the second. Either is made with the secret.
+ */
+export function signableBytes(text: string): Buffer[] {
+  const utf8 = Buffer.from(text, "utf8");
+  // ASCII-only (nearly every request), or chars above 0xFF (not from Node's parser)
+  if (utf8.length === text.length || /[^\u0000-\u00ff]/.test(text)) return [utf8];
+  return [Buffer.from(text, "latin1"), utf8];
+}
+
 const META_PREFIX = "x-amz-meta-";
 /** AWS: "the user-defined metadata is limited to 2 KB", counting the bytes of each name and value. */
 const MAX_USER_METADATA_BYTES = 2048;

@@ -10,6 +10,8 @@ export interface S3Target {
   /** the query string exactly as sent, without "?" */
   rawQuery: string;
   query: URLSearchParams;
+  /** the Host header named the bucket (virtual-hosted style) */
+  virtualHosted?: boolean;
 }
 
 /**
@@ -30,6 +32,7 @@ export function parseTarget(rawUrl: string, host: string | undefined, domain?: s
   const hostBucket = domain === undefined ? undefined : bucketFromHost(host, domain);
   if (hostBucket !== undefined) {
     result.bucket = hostBucket;
+    result.virtualHosted = true;
     if (path !== "") result.key = decodePathPart(path);
     return result;
   }

@@ -1,8 +1,10 @@
 // AWS Signature Version 4 verification, the way S3 does it: header auth and
-// presigned URLs. Pure: it sees the request line and headers, never the body
-// (payload.ts verifies the body against what this returns).
+// presigned URLs; SigV2 requests are handed to sigv2.ts. Pure: it sees the request
+// line and headers, never the body (payload.ts verifies the body against what this returns).
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { S3Error } from "./errors.js";
+import { signableBytes } from "./headers.js";
+import { isSigV2Query, verifySigV2Header, verifySigV2Query } from "./sigv2.js";
 
 export interface AuthRequest {
   method: string;
@@ -12,6 +14,8 @@ export interface AuthRequest {
   rawQuery: string;
   /** node IncomingHttpHeaders (lower-case names) */
   headers: Record<string, string | string[] | undefined>;
+  /** the bucket, when the Host header named it (virtual-hosted style; SigV2 signs it in the path) */
+  virtualHostBucket?: string;
 }
 
 /** accessKeyId -> secret key, or undefined when the key is unknown */
@@ -53,16 +57,17 @@ export function verifyRequest(req: AuthRequest, lookup: CredentialLookup, now: D
   const query = parseQuery(req.rawQuery);
   const authorization = headerValue(req.headers, "authorization");
   const presigned = query.some(([name]) => name === "X-Amz-Algorithm" || name === "X-Amz-Credential" || name === "X-Amz-Signature");
-  if (authorization !== undefined && presigned) {
+  if (authorization !== undefined && (presigned || isSigV2Query(query))) {
     throw new S3Error(
       "InvalidArgument",
       "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
       { ArgumentName: "Authorization", ArgumentValue: authorization },
     );
   }
+  if (authorization?.startsWith("AWS ")) return verifySigV2Header(req, query, authorization, lookup, now);
   if (authorization !== undefined) return verifyHeaderAuth(req, query, authorization, lookup, now);
   if (presigned) return verifyPresigned(req, query, lookup, now);
-  if (query.some(([name]) => name === "AWSAccessKeyId" || name === "Signature")) throw unsupportedSigV2();
+  if (isSigV2Query(query)) return verifySigV2Query(req, query, lookup, now);
   throw new S3Error("AccessDenied", "Access Denied");
 }
 
@@ -182,17 +187,17 @@ function checkSignature(req: AuthRequest, auth: ParsedAuth, secret: string, time
     payloadHash,
   ].join("\n");
   const scope = `${auth.scopeDate}/${auth.region}/${auth.service}/${auth.terminator}`;
-  const stringToSign = `${ALGORITHM}\n${timestamp}\n${scope}\n${sha256Hex(canonicalRequest)}`;
   const signingKey = deriveSigningKey(secret, auth.scopeDate, auth.region, auth.service);
-  const expected = hmacHex(signingKey, stringToSign);
-  if (!signaturesEqual(expected, auth.signature)) {
-    throw new S3Error(
-      "SignatureDoesNotMatch",
-      "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
-      { AWSAccessKeyId: auth.accessKeyId, StringToSign: stringToSign, SignatureProvided: auth.signature, CanonicalRequest: canonicalRequest },
-    );
+  const stringsToSign = signableBytes(canonicalRequest).map((bytes) => `${ALGORITHM}\n${timestamp}\n${scope}\n${sha256Hex(bytes)}`);
+  for (const stringToSign of stringsToSign) {
+    const expected = hmacHex(signingKey, stringToSign);
+    if (signaturesEqual(expected, auth.signature)) return { signingKey, seedSignature: expected, amzDate: timestamp, scope };
   }
-  return { signingKey, seedSignature: expected, amzDate: timestamp, scope };
+  throw new S3Error(
+    "SignatureDoesNotMatch",
+    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+    { AWSAccessKeyId: auth.accessKeyId, StringToSign: stringsToSign[0]!, SignatureProvided: auth.signature, CanonicalRequest: canonicalRequest },
+  );
 }
 
 export function signaturesEqual(expectedHex: string, providedHex: string): boolean {
@@ -205,7 +210,7 @@ export function hmacHex(key: Buffer, data: string): string {
   return createHmac("sha256", key).update(data).digest("hex");
 }
 
-function sha256Hex(data: string): string {
+function sha256Hex(data: string | Buffer): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
@@ -232,14 +237,9 @@ function lookupSecret(lookup: CredentialLookup, accessKeyId: string): string {
   return secret;
 }
 
-function unsupportedSigV2(): S3Error {
-  return new S3Error("InvalidRequest", "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.");
-}
-
 function parseAuthorizationHeader(value: string, malformed: (why: string) => S3Error): ParsedAuth {
   const space = value.indexOf(" ");
   const algorithm = space < 0 ? value : value.slice(0, space);
-  if (algorithm === "AWS") throw unsupportedSigV2();
   if (algorithm !== ALGORITHM) {
     throw new S3Error("InvalidArgument", "Unsupported Authorization Type", { ArgumentName: "Authorization", ArgumentValue: value });
   }

@@ -51,7 +51,8 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
       resource = target.bucket === undefined ? "/" : `/${target.bucket}${target.key === undefined ? "" : `/${target.key}`}`;
       facts.bucket = target.bucket;
       if (isPreflight(method)) throw preflightError(req.headers, target.key !== undefined);
-      const auth = verifyRequest({ method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers }, lookup);
+      const virtualHostBucket = target.virtualHosted ? target.bucket : undefined;
+      const auth = verifyRequest({ method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers, virtualHostBucket }, lookup);
       const operation = resolveOperation(method, target, req.headers);
       facts.operation = operation;
       const context: S3Context = { requestId, method, operation, target, headers: req.headers, req, auth, engine, config };

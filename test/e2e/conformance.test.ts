@@ -1,6 +1,5 @@
 // S3 conformance details (issue 13), each checked through a real client: the SDK
 // in its default configuration, boto3 (run as a Python child process) or raw signed HTTP.
-import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import { PassThrough, Readable } from "node:stream";
@@ -13,7 +12,8 @@ import {
   GetBucketTaggingCommand, GetBucketVersioningCommand, GetBucketWebsiteCommand, GetObjectAclCommand, GetObjectLockConfigurationCommand,
   GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, ListPartsCommand, PutBucketVersioningCommand, UploadPartCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from "@aws-sdk/client-s3";
-import { ACCESS_KEY, SECRET_KEY, cleanEnv, startServer, type RunningServer } from "./harness.js";
+import { PYTHON, boto3 as runBoto3 } from "./boto3.js";
+import { startServer, type RunningServer } from "./harness.js";
 import { expectS3Error, uniqueBucket } from "./sdk-helpers.js";
 import { sha256Hex, signHeaders } from "./raw-http.js";
 
@@ -33,25 +33,8 @@ afterAll(async () => {
   await server?.destroy();
 });
 
-/** A python with boto3: the pyenv one on the PATH, or Debian's. */
-const PYTHON = ["python3", "/usr/bin/python3"].find((python) => spawnSync(python, ["-c", "import boto3"]).status === 0);
-// CI installs python3-boto3, so there a missing boto3 is a broken setup, not a reason to skip
-if (PYTHON === undefined && process.env.CI) throw new Error("conformance.test.ts: boto3 is missing (apt-get install python3-boto3)");
-if (PYTHON === undefined) console.warn("conformance.test.ts: boto3 cases skipped (apt-get install python3-boto3)");
-
 /** Runs `body` (Python, with `s3` a boto3 client of the server) and returns what it printed as JSON. */
-function boto3(body: string): unknown {
-  const script = [
-    "import boto3, json, sys",
-    "from botocore.config import Config",
-    `s3 = boto3.client("s3", endpoint_url=${JSON.stringify(server.endpoint)}, region_name="us-east-1",`,
-    `    aws_access_key_id="${ACCESS_KEY}", aws_secret_access_key="${SECRET_KEY}", config=Config(s3={"addressing_style": "path"}))`,
-    body,
-  ].join("\n");
-  const result = spawnSync(PYTHON!, ["-c", script], { env: cleanEnv(), encoding: "utf8", timeout: 60_000 });
-  if (result.status !== 0) throw new Error(`boto3 script failed: ${result.stderr}`);
-  return JSON.parse(result.stdout);
-}
+const boto3 = (body: string): unknown => runBoto3(server.endpoint, body);
 
 describe("listing with encoding-type=url", () => {
   test("a space is %20 and a plus %2B; letters, digits and - _ . / * stay as they are", async () => {

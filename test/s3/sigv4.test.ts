@@ -2,7 +2,9 @@ import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Co
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Sha256 } from "@smithy/core/checksum";
 import { SignatureV4 } from "@smithy/signature-v4";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { s3Signer } from "../../src/s3/signer.js";
 import { canonicalUri, parseQuery, verifyRequest, type AuthRequest } from "../../src/s3/sigv4.js";
 import { ACCESS_KEY, CaptureServer, lookup, SECRET_KEY, type CapturedRequest } from "./auth-capture.js";
 
@@ -159,7 +161,11 @@ describe("tampering with an SDK-signed request", () => {
   it("reports malformed or missing Authorization properly", () => {
     const auth = String(put.headers.authorization);
     expect(outcome(withHeaders(put, { authorization: undefined }))).toBe("AccessDenied");
-    expect(outcome(withHeaders(put, { authorization: "AWS AKID:c2lnbmF0dXJl" }))).toBe("InvalidRequest");
+    // SigV2 (sigv2.test.ts has the rest)
+    expect(outcome(withHeaders(put, { authorization: "AWS AKID:c2lnbmF0dXJl" }))).toBe("InvalidAccessKeyId");
+    // SigV2 takes an HTTP date; SigV4's x-amz-date format is not one
+    expect(outcome(withHeaders(put, { authorization: `AWS ${ACCESS_KEY}:c2lnbmF0dXJl` }))).toBe("AccessDenied");
+    expect(outcome(withHeaders(put, { authorization: "AWS c2lnbmF0dXJl" }))).toBe("InvalidArgument");
     expect(outcome(withHeaders(put, { authorization: auth.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256") }))).toBe("InvalidArgument");
     expect(outcome(withHeaders(put, { authorization: auth.replace(/, ?Signature=[0-9a-f]+/, "") }))).toBe("AuthorizationHeaderMalformed");
     expect(outcome(withHeaders(put, { authorization: auth.replace("/s3/", "/ec2/") }))).toBe("AuthorizationHeaderMalformed");
@@ -282,6 +288,60 @@ describe("hand-checked vectors from the AWS S3 SigV4 documentation", () => {
     expect(outcome(req, docsNow, docsLookup)).toBe("ok");
     expect(outcome(req, new Date("2013-05-25T00:00:01Z"), docsLookup)).toBe("AccessDenied");
   });
+});
+
+describe("non-ASCII header values", () => {
+  // Node hands the server each header byte as one char (latin1). A client sending UTF-8 bytes
+  // (the JS SDK, botocore) arrives as the first form; one sending latin-1 bytes as the second.
+  const asUtf8Wire = (value: string) => Buffer.from(value, "utf8").toString("latin1");
+  const asLatin1Wire = (value: string) => (/^[\u0000-\u00ff]*$/.test(value) ? value : undefined);
+  const DATE = new Date("2024-05-06T07:08:09Z");
+
+  /** A PUT with x-amz-meta-v signed over `signedValue` (as the SDK's signer does: its UTF-8), carrying `sentValue`. */
+  async function putWith(signedValue: string): Promise<(sentValue: string) => AuthRequest> {
+    const signed = await s3Signer({ accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }, "us-east-1").sign(
+      {
+        method: "PUT", protocol: "http:", hostname: "localhost", port: 9000, path: "/bucket/key", query: {},
+        headers: { host: "localhost:9000", "x-amz-content-sha256": "UNSIGNED-PAYLOAD", "x-amz-meta-v": signedValue },
+      },
+      { signingDate: DATE },
+    );
+    const headers = lowerCase(signed.headers);
+    return (sentValue) => ({ method: "PUT", rawPath: "/bucket/key", rawQuery: "", headers: { ...headers, "x-amz-meta-v": sentValue } });
+  }
+
+  it("the real SDK's UTF-8 bytes verify, and so does the value re-decoded (latin-1 on the wire)", async () => {
+    const client = server.client();
+    const put = await server.capture(() => client.send(new PutObjectCommand({ Bucket: "bucket", Key: "k", Body: "x", Metadata: { greeting: "Hello World\u00e9" } })));
+    client.destroy();
+    expect(put.headers["x-amz-meta-greeting"]).toBe("Hello World\u00c3\u00a9");
+    expect(outcome(put)).toBe("ok");
+    expect(outcome(withHeaders(put, { "x-amz-meta-greeting": "Hello World\u00e9" }))).toBe("ok");
+    expect(outcome(withHeaders(put, { "x-amz-meta-greeting": "Hello World\u00c3\u00aa" }))).toBe("SignatureDoesNotMatch");
+    expect(outcome(withHeaders(put, { "x-amz-meta-greeting": "Hello World\u00ea" }))).toBe("SignatureDoesNotMatch");
+  });
+
+  it("a signature verifies only the value it was made for, in either wire form; a changed signature never", async () => {
+    const text = fc.string({ unit: fc.constantFrom(..."aZ09-\u00e9\u00fc\u00c3\u00a9\u00ff\u20ac\u65e5\u{1f600}"), minLength: 1, maxLength: 6 });
+    await fc.assert(
+      fc.asyncProperty(text, text, fc.boolean(), async (signedValue, otherValue, otherAsUtf8) => {
+        const request = await putWith(signedValue);
+        const accepted = [asUtf8Wire(signedValue), asLatin1Wire(signedValue)].filter((form) => form !== undefined);
+        for (const form of accepted) expect(verdict(request(form))).toBe("ok");
+        const sent = otherAsUtf8 ? asUtf8Wire(otherValue) : (asLatin1Wire(otherValue) ?? asUtf8Wire(otherValue));
+        expect(verdict(request(sent))).toBe(accepted.includes(sent) ? "ok" : "SignatureDoesNotMatch");
+        const forged = request(accepted[0]!);
+        const authorization = String(forged.headers.authorization);
+        const flipped = authorization.replace(/.$/, (last) => (last === "0" ? "1" : "0"));
+        expect(verdict({ ...forged, headers: { ...forged.headers, authorization: flipped } })).toBe("SignatureDoesNotMatch");
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  function verdict(request: AuthRequest): string {
+    return outcome(request, DATE);
+  }
 });
 
 describe("canonical forms", () => {

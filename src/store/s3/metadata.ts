@@ -9,6 +9,7 @@ import type { ChecksumAlgorithm, NewObject, ObjectInfo } from "../types.js";
 
 const META = "x-amz-meta-";
 const OURS = "x-amz-meta-s3o-";
+const ENCODED = `${OURS}b64-`;
 
 type HeaderValue = string | string[] | undefined;
 
@@ -23,7 +24,11 @@ export function headersFor(meta: NewObject, lastModified: Date, logicalSize?: nu
     set.push(field);
   }
   for (const [name, value] of Object.entries(meta.userMetadata)) {
-    if (!name.toLowerCase().startsWith("s3o-")) headers[`${META}${name}`] = value;
+    if (name.toLowerCase().startsWith("s3o-")) continue;
+    // Values are bytes as latin1 strings: the tier's signed request cannot carry bytes above 0x7F
+    // intact (the signer hashes their UTF-8), so those travel base64-encoded under a name of ours.
+    if (/^[\x20-\x7e\t]*$/.test(value)) headers[`${META}${name}`] = value;
+    else headers[`${ENCODED}${name}`] = Buffer.from(value, "latin1").toString("base64");
   }
   // The tier adds a Content-Type of its own when none is given: remember which headers are ours.
   headers[`${OURS}headers`] = set.join(",");
@@ -68,6 +73,8 @@ export function infoFromHeaders(bucket: string, key: string, headers: Record<str
   for (const [name, value] of Object.entries(headers)) {
     if (name.startsWith(META) && !name.startsWith(OURS) && value !== undefined) {
       info.userMetadata[name.slice(META.length)] = Array.isArray(value) ? value.join(",") : value;
+    } else if (name.startsWith(ENCODED) && typeof value === "string") {
+      info.userMetadata[name.slice(ENCODED.length)] = Buffer.from(value, "base64").toString("latin1");
     }
   }
   const checksum = one(`${OURS}checksum`)?.split(" ");
