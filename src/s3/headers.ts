@@ -22,7 +22,7 @@ export function headerValue(headers: RequestHeaders, name: string): string | und
 export function signableBytes(text: string): Buffer[] {
   const utf8 = Buffer.from(text, "utf8");
   // ASCII-only (nearly every request), or chars above 0xFF (not from Node's parser)
-  if (utf8.length === text.length || /[^\u0000-\u00ff]/.test(text)) return [utf8];
+  if (utf8.length === text.length || /[\u0100-\uffff]/.test(text)) return [utf8];
   return [Buffer.from(text, "latin1"), utf8];
 }
 
