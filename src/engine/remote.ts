@@ -66,8 +66,6 @@ export class Remote implements RemoteApi {
   private readonly sdk: S3Client;
 
   constructor(private readonly settings: RemoteSettings, { idleMs = IDLE_MS } = {}) {
-    const endpointHost = new URL(settings.endpoint ?? `https://s3.${settings.region}.amazonaws.com`).host;
-    const health = (this.health = new RemoteHealth(endpointHost));
     this.http = new UpstreamClient({
       role: "remote S3",
       credentialsName: "remote",
@@ -79,8 +77,11 @@ export class Remote implements RemoteApi {
       idleMs,
       attempts: RETRIES,
       controlAttempts: RETRIES,
-      failure: (message, code) => health.failure(message, code),
+      // called only once requests run, after health exists below
+      failure: (message, code) => this.health.failure(message, code),
     });
+    // the client's host: it alone knows the default endpoint (AWS S3 of the region)
+    this.health = new RemoteHealth(this.http.host);
     this.sdk = this.http.controlClient();
   }
 

@@ -117,9 +117,10 @@ export class UpstreamClient {
         // origin + path, not a URL: a URL would resolve "." and ".." segments of keys
         const path = query ? `${target.path}?${query}` : target.path;
         const response = await this.agent.request({ origin: target.origin, path, method: req.method, headers: signed.headers, body: req.body });
+        if (response.statusCode < 500 || attempt === attempts) return response;
+        // an answer asking for a longer wait than a client would sit through is the caller's to map, like the last one
         waitMs = retryAfterMs(response.headers["retry-after"]);
-        // the last answer, or one asking for a longer wait than a client would sit through, is the caller's to map
-        if (response.statusCode < 500 || attempt === attempts || waitMs > MAX_RETRY_AFTER_MS) return response;
+        if (waitMs > MAX_RETRY_AFTER_MS) return response;
         response.body.resume();
       } catch (error) {
         if (req.body && !Buffer.isBuffer(req.body)) req.body.destroy();
