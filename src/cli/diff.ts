@@ -4,8 +4,9 @@
 // A from M: those changes print as "?" and the summary says why.
 import type { Command } from "commander";
 import { loadServeConfig, type Flags } from "../config.js";
-import { diff, parseChangesInput, type ChangesInput, type Diff } from "../engine/changes.js";
+import { diff, type Diff } from "../engine/changes.js";
 import { compareKeys } from "../engine/listing.js";
+import { changesRequest } from "./requests.js";
 import { addStoreOptions, onCache } from "./store-options.js";
 
 export function addDiffCommand(program: Command): void {
@@ -19,9 +20,7 @@ export function addDiffCommand(program: Command): void {
 
 async function runDiff(target: string | undefined, flags: Flags): Promise<void> {
   const config = loadServeConfig(flags);
-  const input: ChangesInput = { target, flags };
-  const { scope } = parseChangesInput(input);
-  const result = await onCache<Diff>(config, "diff", input, (engine) => diff(engine, scope));
+  const result = await onCache(config, "diff", changesRequest(target, flags), (engine, request) => diff(engine, request.scope));
   process.stdout.write(flags.json === true ? `${JSON.stringify(result, null, 2)}\n` : formatDiff(result));
   if (result.remoteError !== undefined) {
     process.stderr.write(`s3-overlay: ${result.counts.unknown} client writes not classified (added or overwritten): ${result.remoteError}\n`);

@@ -4,8 +4,9 @@
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { ConfigError, loadServeConfig, type Flags } from "../config.js";
-import { evict, parseEvictInput, type EvictInput, type EvictSummary } from "../engine/evict.js";
+import { evict } from "../engine/evict.js";
 import { formatBytes } from "./progress.js";
+import { evictRequest } from "./requests.js";
 import { addStoreOptions, onCache } from "./store-options.js";
 
 export function addEvictCommand(program: Command): void {
@@ -26,10 +27,9 @@ export function addEvictCommand(program: Command): void {
 
 async function runEvict(target: string | undefined, flags: Flags): Promise<void> {
   const config = loadServeConfig(flags);
-  const input: EvictInput = { target, flags };
-  const request = parseEvictInput(input);
+  const request = evictRequest(target, flags);
   if ((request.tombstones || request.clientWrites) && !request.dryRun && flags.yes !== true) await confirm(request.tombstones, request.clientWrites, target);
-  const summary = await onCache<EvictSummary>(config, "evict", input, (engine) => evict(engine, request));
+  const summary = await onCache(config, "evict", request, (engine) => evict(engine, request));
   if (flags.json === true) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;

@@ -3,7 +3,8 @@
 // (it is meant for scripts and CI): --dry-run shows what would go.
 import type { Command } from "commander";
 import { loadServeConfig, type Flags } from "../config.js";
-import { parseChangesInput, reset, type ChangesInput, type ResetSummary } from "../engine/changes.js";
+import { reset } from "../engine/changes.js";
+import { changesRequest } from "./requests.js";
 import { addStoreOptions, onCache } from "./store-options.js";
 
 export function addResetCommand(program: Command): void {
@@ -18,9 +19,7 @@ export function addResetCommand(program: Command): void {
 
 async function runReset(target: string | undefined, flags: Flags): Promise<void> {
   const config = loadServeConfig(flags);
-  const input: ChangesInput = { target, flags };
-  const request = parseChangesInput(input);
-  const summary = await onCache<ResetSummary>(config, "reset", input, (engine) => reset(engine, request));
+  const summary = await onCache(config, "reset", changesRequest(target, flags), reset);
   if (flags.json === true) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;

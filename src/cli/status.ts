@@ -3,8 +3,9 @@
 // stdout, or one JSON object with --json (the CacheStatus shape).
 import type { Command } from "commander";
 import { loadServeConfig, type Flags } from "../config.js";
-import { cacheStatus, parseScope, type CacheStatus, type UsageTotals } from "../engine/status.js";
+import { cacheStatus, type CacheStatus, type UsageTotals } from "../engine/status.js";
 import { formatBytes } from "./progress.js";
+import { statusRequest } from "./requests.js";
 import { addStoreOptions, adminRequest, openCache } from "./store-options.js";
 
 export function addStatusCommand(program: Command): void {
@@ -19,14 +20,14 @@ export function addStatusCommand(program: Command): void {
 
 async function runStatus(target: string | undefined, flags: Flags): Promise<void> {
   const config = loadServeConfig(flags);
-  const scope = parseScope(target);
+  const request = statusRequest(target);
   let status: CacheStatus;
   let serverUrl = flags.server === undefined ? undefined : String(flags.server);
   if (serverUrl === undefined) {
     const access = await openCache(config);
     if ("engine" in access) {
       try {
-        status = await cacheStatus(access.engine, scope);
+        status = await cacheStatus(access.engine, request.scope);
       } finally {
         await access.engine.close();
       }
@@ -35,7 +36,7 @@ async function runStatus(target: string | undefined, flags: Flags): Promise<void
     }
   }
   if (serverUrl !== undefined) {
-    status = (await (await adminRequest(serverUrl, config, "status", { target })).body.json()) as CacheStatus;
+    status = (await (await adminRequest(serverUrl, config, "status", request)).body.json()) as CacheStatus;
     status.server = { ...status.server!, url: serverUrl };
   }
   if (flags.json === true) process.stdout.write(`${JSON.stringify(status!, null, 2)}\n`);

@@ -11,6 +11,7 @@ import type { Command } from "commander";
 import type { Dispatcher } from "undici";
 import type { ServeConfig } from "../config.js";
 import type { Engine } from "../engine/engine.js";
+import type { AdminCommand, AdminRequests } from "../server/admin-requests.js";
 
 /** The options of serve that say where the data and the remote are (the rest comes from S3_OVERLAY_* env). */
 export function addStoreOptions(command: Command): Command {
@@ -75,26 +76,29 @@ export async function openCache(config: ServeConfig): Promise<CacheAccess> {
  * A cache command's summary: computed here on the opened store, or by the serve
  * that holds it (its admin API answers the same summary as JSON).
  */
-export async function onCache<Summary>(config: ServeConfig, command: AdminCommand, input: unknown, here: (engine: Engine) => Promise<Summary>): Promise<Summary> {
+export async function onCache<C extends AdminCommand, Summary>(
+  config: ServeConfig,
+  command: C,
+  request: AdminRequests[C],
+  here: (engine: Engine, request: AdminRequests[C]) => Promise<Summary>,
+): Promise<Summary> {
   const access = await openCache(config);
-  if ("serverUrl" in access) return (await (await adminRequest(access.serverUrl, config, command, input)).body.json()) as Summary;
+  if ("serverUrl" in access) return (await (await adminRequest(access.serverUrl, config, command, request)).body.json()) as Summary;
   try {
-    return await here(access.engine);
+    return await here(access.engine, request);
   } finally {
     await access.engine.close();
   }
 }
 
-export type AdminCommand = "status" | "evict" | "warm" | "verify" | "diff" | "reset";
-
 /**
  * A POST of JSON to a serve's admin API, SigV4-signed (payload hash included)
  * with the local credentials. Throws with the server's message unless it answers 200.
  */
-export async function adminRequest(serverUrl: string, config: ServeConfig, command: AdminCommand, input: unknown): Promise<Dispatcher.ResponseData> {
+export async function adminRequest<C extends AdminCommand>(serverUrl: string, config: ServeConfig, command: C, payload: AdminRequests[C]): Promise<Dispatcher.ResponseData> {
   const [{ Agent, request }, { s3Signer }, { trustedCertificate }] = await Promise.all([import("undici"), import("../s3/signer.js"), import("../server/tls.js")]);
   const url = new URL(`/_s3-overlay/${command}`, serverUrl);
-  const body = JSON.stringify(input);
+  const body = JSON.stringify(payload);
   const signer = s3Signer(config.credentials, config.region);
   const signed = await signer.sign({
     method: "POST",

@@ -5,7 +5,8 @@
 // Exit 0 when nothing corrupt is left in the store, 1 otherwise.
 import type { Command } from "commander";
 import { loadServeConfig, type Flags } from "../config.js";
-import { parseVerifyInput, verify, type VerifyInput, type VerifySummary } from "../engine/verify.js";
+import { verify } from "../engine/verify.js";
+import { verifyRequest } from "./requests.js";
 import { formatBytes } from "./progress.js";
 import { addStoreOptions, onCache } from "./store-options.js";
 
@@ -21,9 +22,7 @@ export function addVerifyCommand(program: Command): void {
 
 async function runVerify(target: string | undefined, flags: Flags): Promise<void> {
   const config = loadServeConfig(flags);
-  const input: VerifyInput = { target, flags };
-  const request = parseVerifyInput(input);
-  const summary = await onCache<VerifySummary>(config, "verify", input, (engine) => verify(engine, request));
+  const summary = await onCache(config, "verify", verifyRequest(target, flags), verify);
   if (summary.remaining > 0) process.exitCode = 1;
   if (flags.json === true) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

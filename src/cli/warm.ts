@@ -6,8 +6,9 @@ import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { ConfigError, loadServeConfig, loadWarmSettings, remoteBucketFor, type Flags } from "../config.js";
-import { checkWarmScope, parseWarmInput, warm, type WarmEvent, type WarmInput, type WarmSummary } from "../engine/warm.js";
+import { checkWarmScope, warm, type WarmEvent, type WarmRequest, type WarmSummary } from "../engine/warm.js";
 import { formatBytes, WarmProgress } from "./progress.js";
+import { warmRequest } from "./requests.js";
 import { addStoreOptions, adminRequest, openCache } from "./store-options.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -33,10 +34,11 @@ async function runWarm(targets: string[], options: Flags & { include?: string[];
   const config = loadServeConfig(flags);
   if (!config.remote) throw new ConfigError("warm needs a remote: set S3_OVERLAY_REMOTE_ENDPOINT (or the other S3_OVERLAY_REMOTE_* settings) as for serve");
   if (targets.length === 0 && flags.manifest === undefined) throw new ConfigError("warm needs a target (<bucket>[/<prefix>]) or --manifest <file>");
-  const input: WarmInput = { targets, include, exclude, manifest: flags.manifest === undefined ? undefined : readManifest(String(flags.manifest)), flags };
+  const manifest = flags.manifest === undefined ? undefined : readManifest(String(flags.manifest));
   // usage errors before any work
+  const request = warmRequest({ targets, include, exclude, manifest }, flags);
   const remote = config.remote;
-  checkWarmScope(parseWarmInput(input), (bucket) => remoteBucketFor(remote, bucket) !== undefined);
+  checkWarmScope(request, (bucket) => remoteBucketFor(remote, bucket) !== undefined);
   const progress = new WarmProgress(process.stderr.isTTY === true, loadWarmSettings(flags).progressIntervalMs);
 
   const abort = new AbortController();
@@ -51,12 +53,12 @@ async function runWarm(targets: string[], options: Flags & { include?: string[];
     const access = await openCache(config);
     if ("engine" in access) {
       try {
-        summary = await warm(access.engine, parseWarmInput(input), progress.onEvent, abort.signal);
+        summary = await warm(access.engine, request, progress.onEvent, abort.signal);
       } finally {
         await access.engine.close();
       }
     } else {
-      summary = await warmThroughServer(access.serverUrl, config, input, progress.onEvent, abort.signal);
+      summary = await warmThroughServer(access.serverUrl, config, request, progress.onEvent, abort.signal);
     }
   } finally {
     progress.stop();
@@ -75,8 +77,8 @@ function readManifest(file: string): string[] {
 }
 
 /** The warm runs in the serve that holds the store; its NDJSON events drive the same progress display. */
-async function warmThroughServer(serverUrl: string, config: Parameters<typeof adminRequest>[1], input: WarmInput, onEvent: (event: WarmEvent) => void, signal: AbortSignal): Promise<WarmSummary> {
-  const response = await adminRequest(serverUrl, config, "warm", input);
+async function warmThroughServer(serverUrl: string, config: Parameters<typeof adminRequest>[1], request: WarmRequest, onEvent: (event: WarmEvent) => void, signal: AbortSignal): Promise<WarmSummary> {
+  const response = await adminRequest(serverUrl, config, "warm", request);
   // closing the connection stops the server's warm the way SIGINT stops a local one
   signal.addEventListener("abort", () => response.body.destroy(), { once: true });
   let summary: WarmSummary | undefined;

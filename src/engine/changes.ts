@@ -2,17 +2,14 @@
 // tombstones), and dropping those changes so the view is the remote's again.
 // Both walk only the changes (store.listClientWrites, store.listTombstones);
 // mirrored objects and chunks are never listed nor touched.
-import type { Flags } from "../config.js";
 import type { ObjectInfo, UsageOptions } from "../store/types.js";
 import type { Engine } from "./engine.js";
 import { compareKeys } from "./listing.js";
-import { parseScope } from "./status.js";
 
-/** As asked for on the command line (also the admin API's request body). */
-export interface ChangesInput {
-  /** "bucket" or "bucket/prefix"; undefined: everything */
-  target?: string;
-  flags: Flags;
+/** A diff or reset as asked for by the CLI or the admin API (diff ignores dryRun). */
+export interface ChangesRequest {
+  scope: UsageOptions;
+  dryRun: boolean;
 }
 
 export interface ChangedObject {
@@ -55,9 +52,6 @@ const BATCH = 1000;
 /** up to this many client writes in a batch, one HEAD each is cheaper than listing around them */
 const HEAD_AT_MOST = 16;
 
-export function parseChangesInput(input: ChangesInput): { scope: UsageOptions; dryRun: boolean } {
-  return { scope: parseScope(input.target), dryRun: input.flags.dryRun === true };
-}
 
 /** Local buckets in scope: changes only exist where the store has a bucket. */
 async function bucketsInScope(engine: Engine, scope: UsageOptions): Promise<string[]> {

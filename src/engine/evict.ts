@@ -2,18 +2,12 @@
 // used first. Client writes and tombstones are user decisions and stay, unless
 // asked for by name (--client-writes, --tombstones). The store re-checks every
 // entry as it removes it, so a client write that lands meanwhile is never touched.
-import { loadEvictSettings, parseCacheTarget, type EvictSettings, type Flags } from "../config.js";
+import type { EvictSettings } from "../config.js";
 import type { BucketUsage, CachedEntry, UsageOptions } from "../store/types.js";
 import type { Engine } from "./engine.js";
 import { log } from "../log.js";
 
-/** An evict as asked for on the command line (also the admin API's request body). */
-export interface EvictInput {
-  /** "bucket" or "bucket/prefix"; undefined: everything */
-  target?: string;
-  flags: Flags;
-}
-
+/** An evict as asked for by the CLI or the admin API. */
 export interface EvictRequest extends EvictSettings {
   scope: UsageOptions;
 }
@@ -30,11 +24,6 @@ export interface EvictSummary {
 }
 
 const BATCH = 1000;
-
-export function parseEvictInput(input: EvictInput): EvictRequest {
-  const target = input.target === undefined ? undefined : parseCacheTarget(input.target, "target");
-  return { ...loadEvictSettings(input.flags, {}), scope: { bucket: target?.bucket, prefix: target?.prefix || undefined } };
-}
 
 /** Bytes eviction can free: mirrored objects and chunks (client writes do not count). */
 export function cachedBytes(usage: BucketUsage[]): number {

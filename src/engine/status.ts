@@ -1,5 +1,4 @@
 // Status: what the cache holds, per bucket, from the store's own accounting.
-import { parseCacheTarget } from "../config.js";
 import type { BucketUsage, UsageOptions } from "../store/types.js";
 import type { Engine, EngineCounters } from "./engine.js";
 import { cachedBytes } from "./evict.js";
@@ -44,11 +43,11 @@ export async function memoryFigures(collect = false): Promise<MemoryFigures> {
   return { rss, heapTotal, heapUsed, external, arrayBuffers, collected };
 }
 
-/** "bucket" or "bucket/prefix" -> store scope (undefined: everything). */
-export function parseScope(target: string | undefined): UsageOptions {
-  if (target === undefined) return {};
-  const parsed = parseCacheTarget(target, "target");
-  return { bucket: parsed.bucket, prefix: parsed.prefix || undefined };
+/** A status as asked for by the CLI or the admin API. */
+export interface StatusRequest {
+  scope: UsageOptions;
+  /** a full GC before the memory figures (a serve started with --expose-gc) */
+  gc?: boolean;
 }
 
 export async function cacheStatus(engine: Engine, scope: UsageOptions): Promise<CacheStatus> {

@@ -7,15 +7,9 @@
 import { createHash, type Hash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { BlockCrcs, CorruptBlockError, decodeBlockChecksums } from "../block-crc.js";
-import { parseCacheTarget, type Flags } from "../config.js";
 import { S3Error } from "../s3/errors.js";
 import type { ChunkInfo, ObjectInfo, Origin, UsageOptions } from "../store/types.js";
 import type { Engine } from "./engine.js";
-
-export interface VerifyInput {
-  target?: string;
-  flags: Flags;
-}
 
 export interface VerifyRequest {
   scope: UsageOptions;
@@ -51,10 +45,6 @@ export interface VerifySummary {
 const PAGE = 1000;
 const PLAIN_MD5 = /^[0-9a-f]{32}$/;
 
-export function parseVerifyInput(input: VerifyInput): VerifyRequest {
-  const target = input.target === undefined ? undefined : parseCacheTarget(input.target, "target");
-  return { scope: { bucket: target?.bucket, prefix: target?.prefix || undefined }, repair: input.flags.repair === true };
-}
 
 export async function verify(engine: Engine, request: VerifyRequest): Promise<VerifySummary> {
   const store = engine.store;

@@ -3,29 +3,20 @@
 // verification). Objects already mirrored with the remote's current ETag are
 // skipped, so a second run costs only the listing and an interrupted run resumes.
 import picomatch from "picomatch";
-import { ConfigError, loadWarmSettings, parseCacheTarget, type CacheTarget, type ChunkPick, type Flags } from "../config.js";
+import { ConfigError, type CacheTarget, type ChunkPick } from "../config.js";
 import type { ObjectInfo } from "../store/types.js";
 import type { Engine } from "./engine.js";
 import type { RemoteObject } from "./remote.js";
 
-/** A warm as asked for on the command line (also the admin API's request body). */
-export interface WarmInput {
-  /** "bucket" or "bucket/prefix": everything listed under it */
-  targets: string[];
-  /** "bucket/key" lines of a --manifest file */
-  manifest?: string[];
-  include?: string[];
-  exclude?: string[];
-  /** concurrency, chunks, dryRun */
-  flags: Flags;
-}
-
+/** A warm as asked for by the CLI or the admin API. */
 export interface WarmRequest {
+  /** everything the remote lists under these */
   targets: CacheTarget[];
+  /** objects named one by one (a --manifest) */
   keys: { bucket: string; key: string }[];
-  /** filter the keys listed under targets */
-  include: RegExp[];
-  exclude: RegExp[];
+  /** globs (globToRegExp) that filter the keys listed under targets */
+  include: string[];
+  exclude: string[];
   concurrency: number;
   chunks?: ChunkPick[];
   dryRun: boolean;
@@ -57,27 +48,6 @@ export interface WarmSummary {
   planned?: { bucket: string; key: string; bytes: number }[];
   interrupted: boolean;
   elapsedMs: number;
-}
-
-/** Validates a WarmInput (flags and manifest lines name themselves in errors). */
-export function parseWarmInput(input: WarmInput): WarmRequest {
-  const settings = loadWarmSettings(input.flags, {});
-  const keys = (input.manifest ?? []).flatMap((line, index) => {
-    const text = line.trim();
-    if (text === "" || text.startsWith("#")) return [];
-    const target = parseCacheTarget(text, `--manifest line ${index + 1}`);
-    if (target.prefix === "") throw new ConfigError(`invalid --manifest line ${index + 1} "${text}": must be <bucket>/<key>`);
-    return [{ bucket: target.bucket, key: target.prefix }];
-  });
-  return {
-    targets: input.targets.map((target) => parseCacheTarget(target, "target")),
-    keys,
-    include: (input.include ?? []).map(globToRegExp),
-    exclude: (input.exclude ?? []).map(globToRegExp),
-    concurrency: settings.concurrency,
-    chunks: settings.chunks,
-    dryRun: settings.dryRun,
-  };
 }
 
 /** Warm reaches only buckets that overlay the remote (the remote credentials serve no others). */
@@ -172,8 +142,10 @@ export async function warm(engine: Engine, request: WarmRequest, onEvent: (event
 async function findCandidates(engine: Engine, request: WarmRequest, summary: WarmSummary): Promise<Candidate[]> {
   const remote = engine.remote!;
   const found = new Map<string, Candidate>();
+  const include = request.include.map(globToRegExp);
+  const exclude = request.exclude.map(globToRegExp);
   const wanted = (key: string) =>
-    (request.include.length === 0 || request.include.some((glob) => glob.test(key))) && !request.exclude.some((glob) => glob.test(key));
+    (include.length === 0 || include.some((glob) => glob.test(key))) && !exclude.some((glob) => glob.test(key));
   for (const target of request.targets) {
     for (let after: string | undefined; ;) {
       const page = await remote.list(target.bucket, { prefix: target.prefix, startAfter: after, limit: 1000 });

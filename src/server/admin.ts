@@ -7,13 +7,14 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ConfigError, type ServeConfig } from "../config.js";
 import type { Engine } from "../engine/engine.js";
-import { evict, parseEvictInput, type EvictInput } from "../engine/evict.js";
-import { diff, parseChangesInput, reset, type ChangesInput } from "../engine/changes.js";
-import { cacheStatus, memoryFigures, parseScope } from "../engine/status.js";
-import { parseWarmInput, warm, type WarmEvent, type WarmInput } from "../engine/warm.js";
-import { parseVerifyInput, verify, type VerifyInput } from "../engine/verify.js";
+import { evict } from "../engine/evict.js";
+import { diff, reset } from "../engine/changes.js";
+import { cacheStatus, memoryFigures } from "../engine/status.js";
+import { warm, type WarmEvent, type WarmRequest } from "../engine/warm.js";
+import { verify } from "../engine/verify.js";
 import { S3Error } from "../s3/errors.js";
 import { verifyRequest, type CredentialLookup } from "../s3/sigv4.js";
+import { isAdminCommand, readAdminRequest } from "./admin-requests.js";
 
 export const ADMIN_PREFIX = "/_s3-overlay/";
 /** manifests of many keys come in the warm request */
@@ -33,35 +34,36 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse | un
     if (createHash("sha256").update(body).digest("hex") !== auth.payload.sha256) {
       throw new S3Error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
     }
-    const input = parseInput(body);
-    switch (rawPath.slice(ADMIN_PREFIX.length)) {
+    const command = rawPath.slice(ADMIN_PREFIX.length);
+    if (!isAdminCommand(command)) throw new S3Error("InvalidRequest", `no admin command ${rawPath}`);
+    const text = body.toString("utf8");
+    switch (command) {
       case "status": {
-        const status = await cacheStatus(engine, parseScope(input.target as string | undefined));
-        const memory = await memoryFigures(input.gc === true);
+        const request = readAdminRequest(command, text);
+        const status = await cacheStatus(engine, request.scope);
+        const memory = await memoryFigures(request.gc === true);
         return json(200, { ...status, server: { maxCacheSize: config.maxCacheSize, counters: engine.counters(), memory } });
       }
       case "evict":
-        return json(200, await evict(engine, parseEvictInput(input as unknown as EvictInput)));
+        return json(200, await evict(engine, readAdminRequest(command, text)));
       case "diff":
-        return json(200, await diff(engine, parseChangesInput(input as unknown as ChangesInput).scope));
+        return json(200, await diff(engine, readAdminRequest(command, text).scope));
       case "reset":
-        return json(200, await reset(engine, parseChangesInput(input as unknown as ChangesInput)));
+        return json(200, await reset(engine, readAdminRequest(command, text)));
       case "verify":
-        return json(200, await verify(engine, parseVerifyInput(input as unknown as VerifyInput)));
+        return json(200, await verify(engine, readAdminRequest(command, text)));
       case "warm":
-        return warmStream(engine, parseWarmInput(input as unknown as WarmInput), res);
-      default:
-        throw new S3Error("InvalidRequest", `no admin command ${rawPath}`);
+        return warmStream(engine, readAdminRequest(command, text), res);
     }
   } catch (error) {
     if (error instanceof S3Error) return json(error.status, { error: { code: error.code, message: error.message } });
-    if (error instanceof ConfigError || error instanceof SyntaxError) return json(400, { error: { code: "InvalidArgument", message: error.message } });
+    if (error instanceof ConfigError) return json(400, { error: { code: "InvalidArgument", message: error.message } });
     return json(500, { error: { code: "InternalError", message: (error as Error).message } });
   }
 }
 
 /** Warm progress as NDJSON lines (WarmEvent), the summary last; a client that goes away stops the warm. */
-function warmStream(engine: Engine, request: ReturnType<typeof parseWarmInput>, res: ServerResponse | undefined): Response {
+function warmStream(engine: Engine, request: WarmRequest, res: ServerResponse | undefined): Response {
   const abort = new AbortController();
   res?.once("close", () => abort.abort());
   const encoder = new TextEncoder();
@@ -76,31 +78,6 @@ function warmStream(engine: Engine, request: ReturnType<typeof parseWarmInput>, 
     },
   });
   return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
-}
-
-const STRING_LISTS = ["targets", "manifest", "include", "exclude"];
-
-/**
- * The JSON body as a command's input, in the shape the CLI sends: any other shape
- * is the client's mistake (400), not a crash deep in a command (500).
- */
-function parseInput(body: Buffer): Record<string, unknown> {
-  const input: unknown = JSON.parse(body.toString("utf8") || "{}");
-  const invalid = (why: string) => new S3Error("InvalidArgument", `admin request body: ${why}`);
-  if (!isObject(input)) throw invalid("must be a JSON object");
-  input.flags ??= {};
-  if (!isObject(input.flags)) throw invalid('"flags" must be an object');
-  if (input.target !== undefined && typeof input.target !== "string") throw invalid('"target" must be a string');
-  input.targets ??= [];
-  for (const name of STRING_LISTS) {
-    const list = input[name];
-    if (list !== undefined && !(Array.isArray(list) && list.every((item) => typeof item === "string"))) throw invalid(`"${name}" must be a list of strings`);
-  }
-  return input;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {

@@ -189,10 +189,10 @@ async function admin(command: string, body: string, options: AdminOptions = {}):
 
 const ADMIN_BODIES: Record<string, string> = {
   status: "{}",
-  evict: JSON.stringify({ flags: { dryRun: true, clientWrites: true } }),
+  evict: JSON.stringify({ dryRun: true, clientWrites: true }),
   warm: JSON.stringify({ targets: [] }),
   diff: "{}",
-  reset: JSON.stringify({ flags: { dryRun: true } }),
+  reset: JSON.stringify({ dryRun: true }),
 };
 
 describe("admin API", () => {
@@ -225,7 +225,7 @@ describe("admin API", () => {
     });
 
     it("replayed with another body is 400 XAmzContentSHA256Mismatch", async () => {
-      const other = command === "evict" ? JSON.stringify({ flags: { clientWrites: true } }) : `${body()} `;
+      const other = command === "evict" ? JSON.stringify({ clientWrites: true }) : `${body()} `;
       expect(await admin(command, body(), { sentBody: other })).toMatchObject({ status: 400, code: "XAmzContentSHA256Mismatch" });
     });
 
@@ -249,8 +249,13 @@ describe("admin API", () => {
     });
   });
 
-  // a body the CLI would never send is the client's mistake (400), never a crash (500)
-  const MALFORMED = ["null", "[]", '"text"', "5", '{"flags":5}', '{"flags":[]}', '{"target":5}', '{"targets":"bucket"}', '{"targets":[1]}', '{"manifest":"a/b"}', '{"include":[null]}', "{"];
+  // a body the CLI would never send is the client's mistake (400), never a crash (500):
+  // not an object, a field of the wrong type, a bad bucket name, or a field no request has (raw flags)
+  const MALFORMED = [
+    "null", "[]", '"text"', "5", "{", '{"flags":{}}', '{"target":"bucket"}', '{"scope":5}', '{"scope":{"bucket":5}}',
+    '{"scope":{"bucket":"Not_A_Bucket"}}', '{"dryRun":"yes"}', '{"targets":"bucket"}', '{"targets":[1]}',
+    '{"keys":[{"bucket":"bucket-a"}]}', '{"include":[null]}', '{"concurrency":0}', '{"chunks":[{"kind":"middle"}]}',
+  ];
   it.each(Object.keys(ADMIN_BODIES))("%s answers a malformed JSON body with 400 InvalidArgument", async (command) => {
     for (const body of MALFORMED) {
       const result = await admin(command, body);
@@ -262,7 +267,7 @@ describe("admin API", () => {
 
   it("a refused evict of client writes leaves the client's object in place", async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: "kept", Body: "client write" }));
-    const evictAll = JSON.stringify({ flags: { clientWrites: true } });
+    const evictAll = JSON.stringify({ clientWrites: true });
     expect((await admin("evict", ADMIN_BODIES.evict!, { sentBody: evictAll })).status).toBe(400);
     expect((await admin("evict", evictAll, { secretAccessKey: "wrong" })).status).toBe(403);
     expect((await admin("evict", evictAll, { payloadHash: "UNSIGNED-PAYLOAD" })).status).toBe(403);

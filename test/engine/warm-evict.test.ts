@@ -3,7 +3,8 @@
 // test/e2e/evict-status.test.ts.
 import { describe, expect, it } from "vitest";
 import { evict, type EvictRequest } from "../../src/engine/evict.js";
-import { parseWarmInput, warm } from "../../src/engine/warm.js";
+import { warmRequest } from "../../src/cli/requests.js";
+import { warm } from "../../src/engine/warm.js";
 import { bytesOf, CHUNK, clientPut, engineOnDoubles, getBytes } from "../doubles/engine.js";
 
 const evictAll: EvictRequest = { scope: {}, chunksOnly: false, tombstones: false, clientWrites: false, dryRun: false };
@@ -20,7 +21,7 @@ describe("warm", () => {
     await clientPut(engine, "remote", "data/mine", "client's");
     await engine.deleteObject("remote", "data/deleted");
 
-    const summary = await warm(engine, parseWarmInput({ targets: ["remote/data/"], flags: {} }));
+    const summary = await warm(engine, warmRequest({ targets: ["remote/data/"] }, {}, {}));
     expect(summary).toMatchObject({ objects: 5, fetched: { objects: 3, bytes: 3 + 4 + 3 * CHUNK + 1 }, skipped: { cached: 0, local: 1, deleted: 1 }, failed: [] });
     expect((await store.headObject("remote", "data/a"))?.origin).toBe("remote");
     expect((await store.listChunks("remote", "data/large", large.etag)).map((chunk) => chunk.index)).toEqual([0, 1, 2, 3]);
@@ -28,7 +29,7 @@ describe("warm", () => {
     expect((await store.headObject("remote", "data/mine"))?.origin).toBe("local");
 
     const before = remote.requests.length;
-    const again = await warm(engine, parseWarmInput({ targets: ["remote/data/"], flags: {} }));
+    const again = await warm(engine, warmRequest({ targets: ["remote/data/"] }, {}, {}));
     expect(again).toMatchObject({ fetched: { objects: 0, bytes: 0 }, skipped: { cached: 3, local: 1, deleted: 1 } });
     expect(remote.requests.slice(before).map((request) => request.method)).toEqual(["LIST"]);
     // warmed data is a hit
@@ -38,11 +39,11 @@ describe("warm", () => {
   it("--chunks picks only the chunks asked for; a dry run fetches nothing", async () => {
     const { engine, store, remote } = await engineOnDoubles();
     const large = remote.put("remote", "table.parquet", bytesOf(5 * CHUNK + 10, 9));
-    const dry = await warm(engine, parseWarmInput({ targets: ["remote"], flags: { chunks: "tail:1KiB", dryRun: true } }));
+    const dry = await warm(engine, warmRequest({ targets: ["remote"] }, { chunks: "tail:1KiB", dryRun: true }, {}));
     // the last KiB is the 10 bytes of chunk 5 and the end of chunk 4
     expect(dry).toMatchObject({ dryRun: true, fetched: { objects: 1, bytes: CHUNK + 10 }, planned: [{ bucket: "remote", key: "table.parquet", bytes: CHUNK + 10 }] });
     expect(remote.count("GET")).toBe(0);
-    const summary = await warm(engine, parseWarmInput({ targets: ["remote"], flags: { chunks: "first,tail:1KiB" } }));
+    const summary = await warm(engine, warmRequest({ targets: ["remote"] }, { chunks: "first,tail:1KiB" }, {}));
     expect(summary.fetched).toEqual({ objects: 1, bytes: 2 * CHUNK + 10 });
     expect((await store.listChunks("remote", "table.parquet", large.etag)).map((chunk) => chunk.index)).toEqual([0, 4, 5]);
   });
@@ -50,9 +51,9 @@ describe("warm", () => {
   it("a remote object replaced since it was mirrored is fetched again", async () => {
     const { engine, store, remote } = await engineOnDoubles();
     remote.put("remote", "k", "version 1");
-    await warm(engine, parseWarmInput({ targets: ["remote"], flags: {} }));
+    await warm(engine, warmRequest({ targets: ["remote"] }, {}, {}));
     const v2 = remote.put("remote", "k", "version 2!");
-    const summary = await warm(engine, parseWarmInput({ targets: ["remote"], flags: {} }));
+    const summary = await warm(engine, warmRequest({ targets: ["remote"] }, {}, {}));
     expect(summary.fetched).toEqual({ objects: 1, bytes: 10 });
     expect(await store.headObject("remote", "k")).toMatchObject({ etag: v2.etag, size: 10 });
   });
@@ -63,7 +64,7 @@ describe("evict", () => {
     const { engine, store, remote } = await engineOnDoubles();
     for (const key of ["old", "middle", "new"]) {
       remote.put("remote", key, bytesOf(1000, key.length));
-      await warm(engine, parseWarmInput({ targets: [`remote/${key}`], flags: {} }));
+      await warm(engine, warmRequest({ targets: [`remote/${key}`] }, {}, {}));
       // lastAccess has millisecond resolution
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -82,7 +83,7 @@ describe("evict", () => {
     const { engine, store, remote } = await engineOnDoubles();
     const large = remote.put("remote", "big", bytesOf(3 * CHUNK, 2));
     remote.put("remote", "small", "small");
-    await warm(engine, parseWarmInput({ targets: ["remote"], flags: {} }));
+    await warm(engine, warmRequest({ targets: ["remote"] }, {}, {}));
     const dry = await evict(engine, { ...evictAll, chunksOnly: true, dryRun: true });
     expect(dry.evicted).toEqual({ objects: 0, manifests: 0, chunks: 3, bytes: 3 * CHUNK });
     expect(await store.listChunks("remote", "big", large.etag)).toHaveLength(3);
