@@ -16,7 +16,7 @@ import { RecentCompletions } from "./completions.js";
 import type { ChunkStats } from "./chunks.js";
 import { DiskSpace, type DiskFullStats } from "./disk-space.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
-import { Remote, type RemoteApi } from "./remote.js";
+import type { RemoteApi } from "./remote.js";
 
 export type { ObjectRead };
 
@@ -86,7 +86,9 @@ export class Engine {
 
   /** `remote`: a stand-in for the configured remote (unit tests); by default the one options.remote describes, if any. */
   static async create(store: Store, options: EngineOptions, remote?: RemoteApi): Promise<Engine> {
-    const engine = new Engine(store, options, remote ?? (options.remote && new Remote(options.remote)));
+    // the real remote loads the AWS SDK (about 2 s of imports): only when a remote is configured
+    const real = !remote && options.remote ? new (await import("./remote.js")).Remote(options.remote) : undefined;
+    const engine = new Engine(store, options, remote ?? real);
     await engine.overlay?.start();
     return engine;
   }
