@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, openSync } from "node:fs";
 import { copyFile, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { errors } from "../../s3/errors.js";
 import { FILE_SPANS, type ByteRange, type FileSpan } from "../types.js";
@@ -78,13 +78,17 @@ export class BlobFiles {
     const file = createWriteStream(path, { highWaterMark: CHUNK });
     const crcs = new BlockCrcs();
     try {
-      // checksums of the bytes as received, before they touch the disk
-      await pipeline(body, async function* (source: AsyncIterable<Buffer>) {
-        for await (const data of source) {
+      // checksums of the bytes as received, before they touch the disk. A Transform, not an async
+      // generator: iterating a stream read()s everything it has buffered as one concatenated Buffer,
+      // a copy of every byte (~20% of a 1 GiB PUT's main-thread CPU, profiled)
+      const checksummed = new Transform({
+        highWaterMark: CHUNK,
+        transform(data: Buffer, _encoding, done) {
           crcs.update(data);
-          yield data;
-        }
-      }, file);
+          done(null, data);
+        },
+      });
+      await pipeline(body, checksummed, file);
     } catch (error) {
       await rm(path, { force: true });
       throw error;
