@@ -10,19 +10,17 @@ import { S3Error } from "../s3/errors.js";
 import { CONTENT_HEADERS } from "../s3/headers.js";
 import { unquoteEtag } from "../s3/signer.js";
 import { isTimeout, noAnswer, seconds } from "../s3/timeouts.js";
+import type { S3Object } from "../s3/model.js";
 import type { ByteRange, ContentHeaders } from "../store/types.js";
 import { UpstreamClient } from "../upstream/client.js";
 import { RemoteHealth } from "./remote-health.js";
 
-/** What the remote says about an object (from GET/HEAD headers or a listing). */
-export interface RemoteObject {
-  key: string;
-  size: number;
-  /** without quotes */
-  etag: string;
-  lastModified: Date;
-  headers: ContentHeaders;
-  userMetadata: Record<string, string>;
+/**
+ * What the remote says about an object (from GET/HEAD headers or a listing): an S3Object without the
+ * bucket (the caller knows it) or what a listing cannot tell (checksum, part sizes); a multipart
+ * object's part count instead, as x-amz-mp-parts-count gives it.
+ */
+export interface RemoteObject extends Omit<S3Object, "bucket" | "checksum" | "partSizes"> {
   partsCount?: number;
 }
 
