@@ -95,14 +95,23 @@ async function coldSmallTtfb({ rgw, direct, workDir }) {
     );
     const overlayMs = median(results.overlay.map((r) => r.ttfbMs));
     const directMs = median(results.baseline.map((r) => r.ttfbMs));
-    const limit = 1.2 * directMs + 5;
+    const overlayWholeMs = median(results.overlay.map((r) => r.seconds * 1000));
+    const directWholeMs = median(results.baseline.map((r) => r.seconds * 1000));
     return [
-      resultRow(`overlay: TTFB cold miss, 4 KiB (median of ${TTFB_TRIALS})`, {
+      resultRow(`overlay: TTFB cold miss, 4 KiB (headers, median of ${TTFB_TRIALS})`, {
         overlay: ms(overlayMs),
         baseline: `${ms(directMs)} (direct RGW)`,
         ratio: overlayMs / directMs,
-        target: `<= 1.2x + 5 ms (${ms(limit)})`,
-        pass: overlayMs <= limit,
+        target: `<= direct + 3 ms (${ms(directMs + 3)})`,
+        pass: overlayMs <= directMs + 3,
+      }),
+      // informational: on a kept-alive connection both sides wait for RGW's second segment (Nagle + delayed ACK)
+      resultRow(`overlay: whole GET cold miss, 4 KiB (median of ${TTFB_TRIALS})`, {
+        overlay: ms(overlayWholeMs),
+        baseline: `${ms(directWholeMs)} (direct RGW)`,
+        ratio: overlayWholeMs / directWholeMs,
+        target: "<= direct + 3 ms",
+        pass: overlayWholeMs <= directWholeMs + 3,
       }),
     ];
   } finally {
