@@ -1,7 +1,7 @@
 // A miss sends its head as soon as the remote's headers are in, not when the
 // first body bytes arrive (src/server/app.ts sendHeadNow); a hit is unchanged.
 import { PassThrough } from "node:stream";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
 import { loadServeConfig } from "../../src/config.js";
 import type { ReadOptions, RemoteRead } from "../../src/engine/remote.js";
@@ -50,6 +50,25 @@ describe("the head of a streamed answer", () => {
       expect(remote.count("GET")).toBe(gets);
     } finally {
       remote.body.open();
+      await endpoint.close();
+    }
+  });
+
+  it("non-ASCII metadata goes out in the bytes it came in, as on a hit and a HEAD", async () => {
+    const remote = new SlowBodyRemote(["remote"]);
+    remote.body.open();
+    // Node hands header values over as latin1: one char per byte; these are the UTF-8 bytes of "é"
+    const greeting = Buffer.from("Hello World\u00e9", "utf8").toString("latin1");
+    remote.put("remote", "meta.txt", "x", { userMetadata: { greeting } });
+    const endpoint = await endpointOn(remote);
+    try {
+      const miss = await endpoint.client.send(new GetObjectCommand({ Bucket: "remote", Key: "meta.txt" }));
+      await miss.Body!.transformToString();
+      const head = await endpoint.client.send(new HeadObjectCommand({ Bucket: "remote", Key: "meta.txt" }));
+      const hit = await endpoint.client.send(new GetObjectCommand({ Bucket: "remote", Key: "meta.txt" }));
+      await hit.Body!.transformToString();
+      expect([miss.Metadata?.greeting, head.Metadata?.greeting, hit.Metadata?.greeting]).toEqual([greeting, greeting, greeting]);
+    } finally {
       await endpoint.close();
     }
   });
