@@ -40,7 +40,7 @@ export const createMultipartUpload: Handler = async (context) => {
   refuseTagging(context);
   const algorithmHeader = header(context, "x-amz-checksum-algorithm");
   const checksumAlgorithm = algorithmHeader ? parseChecksumAlgorithm(algorithmHeader) : undefined;
-  const upload = await context.engine.createUpload(bucket, key, {
+  const upload = await context.engine.multipart.create(bucket, key, {
     headers: contentHeadersFrom(context.headers),
     userMetadata: parseUserMetadata(context.headers),
     checksumAlgorithm,
@@ -53,7 +53,7 @@ export const uploadPart: Handler = async (context) => {
   const plan = planPayload(payloadHeaders(context), context.auth);
   await context.engine.requireRoom(plan.decodedLength);
   const payload = decodePayload(context.req, plan);
-  const part = await context.engine.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), payload.data, () => {
+  const part = await context.engine.multipart.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), payload.data, () => {
     const digests = payload.digests();
     return {
       etag: digests.md5.toString("hex"),
@@ -73,7 +73,7 @@ export const uploadPartCopy: Handler = async (context) => {
   const data = md5Tap(md5);
   // pipeline, not pipe: a failing source must fail the part, not leave it waiting
   pipeline(found.open(range), data, () => undefined);
-  const part = await context.engine.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), data, () => ({
+  const part = await context.engine.multipart.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), data, () => ({
     etag: md5.digest("hex"),
   }), range ? range.end - range.start + 1 : info.size);
   return xmlResponse(copyPartResultXml(part.etag, part.lastModified));
@@ -93,7 +93,7 @@ export const completeMultipartUpload: Handler = async (context) => {
   const bucket = bucketOf(context);
   const key = keyOf(context);
   const requested = parseCompleteMultipartUpload(await readSmallBody(context, MAX_COMPLETE_BODY));
-  const info = await context.engine.completeUpload(bucket, key, uploadIdOf(context), requested, ({ etag, partSizes, upload, parts }) => ({
+  const info = await context.engine.multipart.complete(bucket, key, uploadIdOf(context), requested, ({ etag, partSizes, upload, parts }) => ({
     etag,
     headers: upload.headers,
     userMetadata: upload.userMetadata,
@@ -113,7 +113,7 @@ function multipartChecksum(algorithm: Checksum["algorithm"] | undefined, parts: 
 }
 
 export const abortMultipartUpload: Handler = async (context) => {
-  await context.engine.abortUpload(bucketOf(context), keyOf(context), uploadIdOf(context));
+  await context.engine.multipart.abort(bucketOf(context), keyOf(context), uploadIdOf(context));
   return { status: 204 };
 };
 
@@ -122,7 +122,7 @@ export const listParts: Handler = async (context) => {
   const key = keyOf(context);
   const maxParts = intParam(context, "max-parts", 1000, 0, 1000);
   const marker = intParam(context, "part-number-marker", 0, 0, 10_000);
-  const { upload, parts } = await context.engine.listParts(bucket, key, uploadIdOf(context));
+  const { upload, parts } = await context.engine.multipart.listParts(bucket, key, uploadIdOf(context));
   const after = parts.filter((part) => part.partNumber > marker);
   const page = after.slice(0, maxParts);
   const isTruncated = after.length > page.length;
@@ -139,7 +139,7 @@ export const listMultipartUploads: Handler = async (context) => {
   const prefix = queryParam(context, "prefix") ?? "";
   const keyMarker = queryParam(context, "key-marker") ?? "";
   const uploadIdMarker = queryParam(context, "upload-id-marker") ?? "";
-  const found = await context.engine.listUploads(bucket, { prefix, keyMarker, uploadIdMarker, limit: maxUploads + 1 });
+  const found = await context.engine.multipart.list(bucket, { prefix, keyMarker, uploadIdMarker, limit: maxUploads + 1 });
   const uploads = found.slice(0, maxUploads);
   const last = uploads[uploads.length - 1];
   const isTruncated = found.length > uploads.length;
