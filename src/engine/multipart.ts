@@ -4,7 +4,8 @@
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { S3Error, errors } from "../s3/errors.js";
-import type { Checksum, ListUploadsOptions, NewObject, ObjectInfo, PartInfo, StagedData, Store, UploadInfo } from "../store/types.js";
+import { requirePartChecksum } from "../s3/multipart-checksum.js";
+import type { Checksum, ChecksumAlgorithm, ListUploadsOptions, NewObject, ObjectInfo, PartInfo, StagedData, Store, UploadInfo } from "../store/types.js";
 import { RecentCompletions } from "./completions.js";
 import type { KeyedMutex } from "./mutex.js";
 
@@ -62,17 +63,23 @@ export class Multipart {
     return upload;
   }
 
-  /** `describe` sees the upload too (the checksum it asked for) and may refuse the part by throwing. */
+  /**
+   * `size`: the declared length (checked against the free space); `checksumAlgorithm`: that of the
+   * checksum the part comes with, which must be the upload's, checked before the body is read.
+   */
   async uploadPart(
     bucket: string, key: string, uploadId: string, partNumber: number, body: Readable,
-    describe: (staged: StagedData, upload: UploadInfo) => { etag: string; checksum?: Checksum }, size?: number,
+    describe: (staged: StagedData) => { etag: string; checksum?: Checksum },
+    options: { size?: number; checksumAlgorithm?: ChecksumAlgorithm },
   ): Promise<PartInfo> {
     checkPartNumber(partNumber);
     const upload = await this.require(bucket, key, uploadId);
+    requirePartChecksum(upload, options.checksumAlgorithm);
+    const size = options.size;
     // one part number commits at a time, in the order the bodies finished, so the last to finish is the part
     // (an S3 tier takes the part, then its marker: two interleaved commits could pair one's bytes with the other's ETag)
     return this.host.stageWithin(size, body, (staged) =>
-      this.host.keyLocks.run(`${uploadId}\npart ${partNumber}`, () => this.store.putPart(uploadId, partNumber, staged, describe(staged, upload))));
+      this.host.keyLocks.run(`${uploadId}\npart ${partNumber}`, () => this.store.putPart(uploadId, partNumber, staged, describe(staged))));
   }
 
   async listParts(bucket: string, key: string, uploadId: string): Promise<{ upload: UploadInfo; parts: PartInfo[] }> {
