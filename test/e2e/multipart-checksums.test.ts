@@ -7,6 +7,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  GetObjectAttributesCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -212,8 +213,45 @@ describe("lib-storage Upload", () => {
   });
 });
 
+describe("GetObjectAttributes", () => {
+  const all = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"] as const;
+
+  test("of a single-part object: the ETag without quotes, its checksum, no parts", async () => {
+    const body = PARTS[2]!;
+    const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "attributes/single", Body: body, ChecksumAlgorithm: "CRC32C" }));
+    const got = await s3.send(new GetObjectAttributesCommand({ Bucket: bucket, Key: "attributes/single", ObjectAttributes: [...all] }));
+    expect(got.ETag).toBe(put.ETag!.replace(/"/g, ""));
+    expect(got.Checksum).toEqual({ ChecksumCRC32C: await b64("CRC32C", body), ChecksumType: "FULL_OBJECT" });
+    expect(got.ObjectParts).toBeUndefined();
+    expect([got.StorageClass, got.ObjectSize]).toEqual(["STANDARD", body.length]);
+    expect(got.LastModified).toBeInstanceOf(Date);
+    const some = await s3.send(new GetObjectAttributesCommand({ Bucket: bucket, Key: "attributes/single", ObjectAttributes: ["ObjectSize"] }));
+    expect([some.ObjectSize, some.ETag, some.Checksum, some.StorageClass]).toEqual([body.length, undefined, undefined, undefined]);
+  });
+
+  test("of a multipart object: PartsCount, the parts paged by max-parts and part-number-marker, the COMPOSITE checksum without -N", async () => {
+    const key = "attributes/multipart";
+    const { uploadId, completed } = await uploadWith(key, "SHA1", undefined);
+    const done = await complete(key, uploadId, completed);
+    const first = await s3.send(new GetObjectAttributesCommand({ Bucket: bucket, Key: key, ObjectAttributes: [...all], MaxParts: 2 }));
+    expect(first.ETag).toBe(done.ETag!.replace(/"/g, ""));
+    expect(first.Checksum).toEqual({ ChecksumSHA1: (await composite("SHA1", PARTS)).replace(/-3$/, ""), ChecksumType: "COMPOSITE" });
+    expect(first.ObjectSize).toBe(PARTS.reduce((sum, part) => sum + part.length, 0));
+    expect(first.ObjectParts).toMatchObject({ TotalPartsCount: 3, MaxParts: 2, IsTruncated: true, NextPartNumberMarker: "2" });
+    expect(first.ObjectParts?.Parts?.map((part) => [part.PartNumber, part.Size])).toEqual([[1, PARTS[0]!.length], [2, PARTS[1]!.length]]);
+    const rest = await s3.send(new GetObjectAttributesCommand({ Bucket: bucket, Key: key, ObjectAttributes: ["ObjectParts"], MaxParts: 2, PartNumberMarker: "2" }));
+    expect(rest.ObjectParts).toMatchObject({ TotalPartsCount: 3, IsTruncated: false });
+    expect(rest.ObjectParts?.Parts?.map((part) => [part.PartNumber, part.Size])).toEqual([[3, PARTS[2]!.length]]);
+  });
+
+  test("an unknown attribute is 400 InvalidArgument; a missing key 404 NoSuchKey", async () => {
+    await expectS3Error(s3.send(new GetObjectAttributesCommand({ Bucket: bucket, Key: "attributes/single", ObjectAttributes: ["Bogus" as "ETag"] })), 400, "InvalidArgument");
+    await expectS3Error(s3.send(new GetObjectAttributesCommand({ Bucket: bucket, Key: "attributes/none", ObjectAttributes: ["ETag"] })), 404, "NoSuchKey");
+  });
+});
+
 describe.skipIf(PYTHON === undefined)("boto3", () => {
-  test("a FULL_OBJECT CRC32 upload: Complete states the whole object's CRC, HeadObject reports it", async () => {
+  test("a FULL_OBJECT CRC32 upload: Complete states the whole object's CRC, HeadObject and GetObjectAttributes report it", async () => {
     const key = "boto3/full";
     const printed = boto3(server.endpoint, `
 import base64, zlib
@@ -231,10 +269,13 @@ except Exception as error:
     wrong = error.response["Error"]["Code"]
 r = s3.complete_multipart_upload(Bucket=${JSON.stringify(bucket)}, Key=${JSON.stringify(key)}, UploadId=up["UploadId"], MultipartUpload={"Parts": done}, ChecksumCRC32=crc(b"".join(parts)), ChecksumType="FULL_OBJECT")
 head = s3.head_object(Bucket=${JSON.stringify(bucket)}, Key=${JSON.stringify(key)}, ChecksumMode="ENABLED")
-print(json.dumps({"wrong": wrong, "complete": [r.get("ChecksumCRC32"), r.get("ChecksumType")], "head": [head.get("ChecksumCRC32"), head.get("ChecksumType")], "expected": crc(b"".join(parts))}))
-`) as { wrong: string; complete: string[]; head: string[]; expected: string };
+attrs = s3.get_object_attributes(Bucket=${JSON.stringify(bucket)}, Key=${JSON.stringify(key)}, ObjectAttributes=["ETag", "Checksum", "ObjectParts", "ObjectSize"])
+print(json.dumps({"wrong": wrong, "complete": [r.get("ChecksumCRC32"), r.get("ChecksumType")], "head": [head.get("ChecksumCRC32"), head.get("ChecksumType")], "expected": crc(b"".join(parts)),
+    "attributes": [attrs["ETag"], attrs["Checksum"], attrs["ObjectParts"]["TotalPartsCount"], attrs["ObjectSize"]], "etag": r["ETag"]}))
+`) as { wrong: string; complete: string[]; head: string[]; expected: string; attributes: unknown[]; etag: string };
     expect(printed.wrong).toBe("BadDigest");
     expect(printed.complete).toEqual([printed.expected, "FULL_OBJECT"]);
     expect(printed.head).toEqual([printed.expected, "FULL_OBJECT"]);
+    expect(printed.attributes).toEqual([printed.etag.replace(/"/g, ""), { ChecksumCRC32: printed.expected, ChecksumType: "FULL_OBJECT" }, 2, 5 * MiB + 18]);
   });
 });
