@@ -1,18 +1,17 @@
 // The engine: S3 semantics on top of a Store, with no knowledge of HTTP.
 // Buckets must exist, multipart uploads are validated and assembled, listings
 // are paged. The server calls it; it calls the store.
-import { createHash } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { S3Error, errors } from "../s3/errors.js";
 import { Corruption } from "./corruption.js";
 import type {
-  BucketInfo, Checksum, ObjectInfo, NewObject, PartInfo, StagedData, Store, UploadInfo, ByteRange, ListUploadsOptions,
+  BucketInfo, ObjectInfo, NewObject, StagedData, Store, ByteRange,
 } from "../store/types.js";
 import type { OverlaySettings } from "../config.js";
 import { listPage, mergedSource, sortedSource, type ListSource, type Page, type PageRequest } from "./listing.js";
 import { KeyedMutex, objectId } from "./mutex.js";
-import { RecentCompletions } from "./completions.js";
+import { Multipart, type Precondition } from "./multipart.js";
 import type { ChunkStats } from "./chunks.js";
 import { DiskSpace, type DiskFullStats } from "./disk-space.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
@@ -20,21 +19,11 @@ import type { RemoteApi } from "./remote.js";
 
 export type { ObjectRead };
 
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
-export const MAX_PART_NUMBER = 10_000;
-
 /** Decides the new object's metadata once its bytes are staged (digests are known only then). */
 export type Describe = (staged: StagedData) => NewObject;
 /** The byte range a read wants of an object, given its metadata; undefined for all of it. */
 export type RangeOf = (info: ObjectInfo) => ByteRange | undefined;
-/** Throws if the write must not happen given the current object (conditional writes). */
-export type Precondition = (current: ObjectInfo | undefined) => void;
-
-/** A part the client names in CompleteMultipartUpload (ETag without quotes). */
-export interface CompletedPart {
-  partNumber: number;
-  etag: string;
-}
+export type { Precondition };
 
 export interface DeleteOutcome {
   key: string;
@@ -67,7 +56,6 @@ export interface EngineCounters extends DiskFullStats {
 
 export class Engine {
   private readonly keyLocks = new KeyedMutex();
-  private readonly completions = new RecentCompletions();
   /** undefined in local mode (no remote configured); public for the cache commands (warm) */
   readonly overlay: Overlay | undefined;
   private readonly reads = { hits: 0, misses: 0, passes: 0 };
@@ -75,10 +63,19 @@ export class Engine {
   readonly corruption: Corruption;
   /** free space of the data dir (the spool dir's parent, which exists in local mode too) */
   private readonly space: DiskSpace;
+  /** multipart uploads, validated and assembled as S3 does */
+  readonly multipart: Multipart;
 
   private constructor(readonly store: Store, readonly options: EngineOptions, remote: RemoteApi | undefined) {
     this.corruption = new Corruption(store);
     this.space = new DiskSpace(path.dirname(options.spoolDir));
+    this.multipart = new Multipart({
+      store,
+      keyLocks: this.keyLocks,
+      requireBucket: (name) => this.requireBucket(name),
+      stageWithin: (size, body, use) => this.stageWithin(size, body, use),
+      commitChecked: (bucket, key, precondition, commit) => this.commitChecked(bucket, key, precondition, commit),
+    });
     if (remote) {
       this.overlay = new Overlay(remote, store, options, options.spoolDir, this.keyLocks, options.region, this.space);
     }
@@ -300,104 +297,6 @@ export class Engine {
     return overlay.revalidate(info);
   }
 
-  // ---------------------------------------------------------------- multipart
-
-  async createUpload(bucket: string, key: string, meta: Omit<UploadInfo, "uploadId" | "bucket" | "key" | "initiated">): Promise<UploadInfo> {
-    await this.requireBucket(bucket);
-    return this.store.createUpload(bucket, key, meta);
-  }
-
-  async requireUpload(bucket: string, key: string, uploadId: string): Promise<UploadInfo> {
-    const upload = await this.store.getUpload(bucket, uploadId);
-    if (!upload || upload.key !== key) {
-      await this.requireBucket(bucket);
-      throw errors.noSuchUpload(uploadId);
-    }
-    return upload;
-  }
-
-  async uploadPart(
-    bucket: string, key: string, uploadId: string, partNumber: number, body: Readable,
-    describe: (staged: StagedData) => { etag: string; checksum?: Checksum }, size?: number,
-  ): Promise<PartInfo> {
-    checkPartNumber(partNumber);
-    await this.requireUpload(bucket, key, uploadId);
-    // one part number commits at a time, in the order the bodies finished, so the last to finish is the part
-    // (an S3 tier takes the part, then its marker: two interleaved commits could pair one's bytes with the other's ETag)
-    return this.stageWithin(size, body, (staged) =>
-      this.keyLocks.run(`${uploadId}\npart ${partNumber}`, () => this.store.putPart(uploadId, partNumber, staged, describe(staged))));
-  }
-
-  async listParts(bucket: string, key: string, uploadId: string): Promise<{ upload: UploadInfo; parts: PartInfo[] }> {
-    const upload = await this.requireUpload(bucket, key, uploadId);
-    return { upload, parts: await this.store.listParts(uploadId) };
-  }
-
-  async listUploads(bucket: string, options: ListUploadsOptions): Promise<UploadInfo[]> {
-    await this.requireBucket(bucket);
-    return this.store.listUploads(bucket, options);
-  }
-
-  async abortUpload(bucket: string, key: string, uploadId: string): Promise<void> {
-    await this.requireUpload(bucket, key, uploadId);
-    await this.store.abortUpload(uploadId);
-  }
-
-  /**
-   * Validates the client's part list against the stored parts as S3 does and makes
-   * the object. The ETag is the MD5 of the parts' binary MD5s, then "-N".
-   */
-  async completeUpload(
-    bucket: string, key: string, uploadId: string, requested: CompletedPart[],
-    describe: (assembled: { etag: string; partSizes: number[]; upload: UploadInfo; parts: PartInfo[] }) => NewObject,
-    precondition?: Precondition,
-  ): Promise<ObjectInfo> {
-    try {
-      const info = await this.completeOnce(bucket, key, uploadId, requested, describe, precondition);
-      this.completions.remember(uploadId, bucket, key, requested, info);
-      return info;
-    } catch (error) {
-      // a retry of a Complete that already succeeded gets that answer again, as from S3
-      const earlier = error instanceof S3Error && error.code === "NoSuchUpload" ? this.completions.find(uploadId, bucket, key, requested) : undefined;
-      if (earlier) return earlier;
-      throw error;
-    }
-  }
-
-  private async completeOnce(
-    bucket: string, key: string, uploadId: string, requested: CompletedPart[],
-    describe: (assembled: { etag: string; partSizes: number[]; upload: UploadInfo; parts: PartInfo[] }) => NewObject,
-    precondition?: Precondition,
-  ): Promise<ObjectInfo> {
-    const upload = await this.requireUpload(bucket, key, uploadId);
-    if (requested.length === 0) {
-      throw new S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.");
-    }
-    const stored = new Map((await this.store.listParts(uploadId)).map((part) => [part.partNumber, part]));
-    const chosen: PartInfo[] = [];
-    let previous = 0;
-    for (const [index, want] of requested.entries()) {
-      if (want.partNumber <= previous) {
-        throw new S3Error("InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be specified in order by part number.");
-      }
-      previous = want.partNumber;
-      const part = stored.get(want.partNumber);
-      // the XML parser already took the quotes off
-      if (!part || want.etag !== part.etag) {
-        throw new S3Error("InvalidPart", "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not have matched the part's entity tag.", { PartNumber: String(want.partNumber), ETag: want.etag });
-      }
-      if (index < requested.length - 1 && part.size < MIN_PART_SIZE) {
-        throw new S3Error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.", { ProposedSize: String(part.size), MinSizeAllowed: String(MIN_PART_SIZE), PartNumber: String(part.partNumber), ETag: part.etag });
-      }
-      chosen.push(part);
-    }
-    const md5 = createHash("md5");
-    for (const part of chosen) md5.update(Buffer.from(part.etag, "hex"));
-    const etag = `${md5.digest("hex")}-${chosen.length}`;
-    const meta = describe({ etag, partSizes: chosen.map((part) => part.size), upload, parts: chosen });
-    return this.commitChecked(bucket, key, precondition, () => this.store.completeUpload(uploadId, chosen.map((part) => part.partNumber), meta));
-  }
-
   /**
    * Stages `body` with `size` bytes of disk reserved and hands it to `use`, which
    * must use it up; discarded if `use` fails. A full disk is 507; a body not taken
@@ -436,11 +335,5 @@ export class Engine {
     });
     // no forgetAbsent here: a local object is read before the negative cache, a tombstone after a delete
     return info;
-  }
-}
-
-export function checkPartNumber(partNumber: number): void {
-  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
-    throw errors.invalidArgument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", String(partNumber));
   }
 }

@@ -51,6 +51,8 @@ export interface UploadInfo {
   headers: ContentHeaders;
   userMetadata: Record<string, string>;
   checksumAlgorithm?: ChecksumAlgorithm;
+  /** with checksumAlgorithm: how the object's checksum is made from the parts' */
+  checksumType?: Checksum["type"];
 }
 
 export interface PartInfo {

@@ -98,6 +98,7 @@ export type Operation =
   | "ListParts"
   | "GetObjectTagging"
   | "GetObjectAcl"
+  | "GetObjectAttributes"
   | BucketConfigurationRead;
 
 /**
@@ -127,7 +128,7 @@ export type BucketConfigurationRead = (typeof BUCKET_CONFIGURATION_READS)[keyof 
  * parameter is ignored, as S3 does.
  */
 const UNSUPPORTED_SUBRESOURCES = [
-  "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
+  "accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering",
   "inventory", "legal-hold", "lifecycle", "logging", "metadataConfiguration", "metadataTable",
   "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus",
   "publicAccessBlock", "renameObject", "replication", "requestPayment", "restore", "retention",
@@ -199,6 +200,10 @@ function bucketOperation(verb: string, query: URLSearchParams): Operation {
 
 function objectOperation(verb: string, query: URLSearchParams, hasCopySource: boolean): Operation {
   const hasUploadId = query.has("uploadId");
+  if (query.has("attributes")) {
+    if (verb === "GET") return "GetObjectAttributes";
+    throw methodNotAllowed(verb, "object");
+  }
   switch (verb) {
     case "GET":
       return hasUploadId ? "ListParts" : "GetObject";

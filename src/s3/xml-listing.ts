@@ -1,6 +1,7 @@
 // S3 XML of the listings: ListBuckets, ListObjects v1/v2, ListMultipartUploads.
 import type { BucketInfo, S3Object, UploadInfo } from "./model.js";
 import { document, element, encoder, optional, ownerElement, quotedEtag, timestamp, type Owner } from "./xml-write.js";
+import { checksumTypeOf } from "./multipart-checksum.js";
 
 /**
  * ListBuckets: Owner and Buckets as S3 has always sent them, then ContinuationToken
@@ -132,6 +133,7 @@ export function listMultipartUploadsXml(
       element("StorageClass", "STANDARD") +
       element("Initiated", timestamp(upload.initiated)) +
       optional("ChecksumAlgorithm", upload.checksumAlgorithm) +
+      optional("ChecksumType", checksumTypeOf(upload)) +
       "</Upload>";
   }
   return document(

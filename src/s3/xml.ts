@@ -4,6 +4,7 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import type { Checksum, ChecksumAlgorithm, PartInfo, UploadInfo } from "./model.js";
 import { S3Error, errors } from "./errors.js";
+import { checksumTypeOf } from "./multipart-checksum.js";
 import {
   DECLARATION, NAMESPACE, checksumElements, document, element, escapeXml, optional, ownerElement, quotedEtag, timestamp, type Owner,
 } from "./xml-write.js";
@@ -142,7 +143,8 @@ export function listPartsXml(
       ownerElement("Initiator", owner) +
       ownerElement("Owner", owner) +
       element("StorageClass", "STANDARD") +
-      optional("ChecksumAlgorithm", upload.checksumAlgorithm),
+      optional("ChecksumAlgorithm", upload.checksumAlgorithm) +
+      optional("ChecksumType", checksumTypeOf(upload)),
   );
 }
 

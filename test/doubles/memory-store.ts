@@ -166,6 +166,7 @@ export class MemoryStore implements Store {
     this.bucket(bucket);
     const info: UploadInfo = { uploadId: randomBytes(12).toString("base64url"), bucket, key, initiated: new Date(), headers: { ...meta.headers }, userMetadata: { ...meta.userMetadata } };
     if (meta.checksumAlgorithm !== undefined) info.checksumAlgorithm = meta.checksumAlgorithm;
+    if (meta.checksumType !== undefined) info.checksumType = meta.checksumType;
     this.uploads.set(info.uploadId, { info, parts: new Map() });
     return { ...info };
   }

@@ -133,7 +133,6 @@ describe("resolveOperation with the SDK's requests", () => {
   const UNSUPPORTED: [string, SdkCall][] = [
     ["tagging", () => client.send(new PutObjectTaggingCommand({ Bucket: "bkt", Key: "k", Tagging: { TagSet: [] } }))],
     ["tagging", () => client.send(new DeleteObjectTaggingCommand({ Bucket: "bkt", Key: "k" }))],
-    ["attributes", () => client.send(new GetObjectAttributesCommand({ Bucket: "bkt", Key: "k", ObjectAttributes: ["ETag"] }))],
     ["versioning", () => client.send(new PutBucketVersioningCommand({ Bucket: "bkt", VersioningConfiguration: { Status: "Enabled" } }))],
     ["versions", () => client.send(new ListObjectVersionsCommand({ Bucket: "bkt" }))],
     ["policy", () => client.send(new DeleteBucketPolicyCommand({ Bucket: "bkt" }))],
@@ -155,6 +154,12 @@ describe("resolveOperation with the SDK's requests", () => {
     expect(route(await sdkRequest(() => client.send(new GetObjectAclCommand({ Bucket: "bkt", Key: "k" })))).operation).toBe("GetObjectAcl");
     expect(route(await sdkRequest(() => client.send(new GetBucketVersioningCommand({ Bucket: "bkt" })))).operation).toBe("GetBucketVersioning");
     expect(route(recordedFor("GET", "/bkt?object-lock")).operation).toBe("GetObjectLockConfiguration");
+  });
+
+  it("routes GetObjectAttributes; another method on ?attributes is 405", async () => {
+    const req = await sdkRequest(() => client.send(new GetObjectAttributesCommand({ Bucket: "bkt", Key: "k", ObjectAttributes: ["ETag"] })));
+    expect(route(req).operation).toBe("GetObjectAttributes");
+    expect(thrown(() => route(recordedFor("PUT", "/bkt/k?attributes"))).code).toBe("MethodNotAllowed");
   });
 
   it("routes GetObjectTagging (objects carry no tags: the answer is an empty tag set)", async () => {

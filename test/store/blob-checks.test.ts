@@ -110,7 +110,7 @@ describe("blob block checksums", () => {
     await store.close();
     // what catalog version 3 looked like: no blob_checks table
     const db = new Database(join(dir, "catalog.db"));
-    db.exec("DROP TRIGGER blob_checks_follow_refs; DROP TABLE blob_checks; PRAGMA user_version = 3;");
+    db.exec("ALTER TABLE uploads DROP COLUMN checksum_type; DROP TRIGGER blob_checks_follow_refs; DROP TABLE blob_checks; PRAGMA user_version = 3;");
     db.close();
     const reopened = await openFsStore(dir);
     expect(await reopened.uncheckedFiles(info)).toBe(1);

@@ -142,8 +142,8 @@ export function storeContract(setup: ContractSetup): void {
     const store = setup.store();
     const bucket = setup.freshBucket();
     await store.createBucket(bucket, "us-east-1");
-    const upload = await store.createUpload(bucket, "big", { headers: { contentType: "application/x-test" }, userMetadata: { m: "v" }, checksumAlgorithm: "CRC32" });
-    expect(await store.getUpload(bucket, upload.uploadId)).toMatchObject({ bucket, key: "big", headers: { contentType: "application/x-test" }, userMetadata: { m: "v" }, checksumAlgorithm: "CRC32" });
+    const upload = await store.createUpload(bucket, "big", { headers: { contentType: "application/x-test" }, userMetadata: { m: "v" }, checksumAlgorithm: "CRC32", checksumType: "FULL_OBJECT" });
+    expect(await store.getUpload(bucket, upload.uploadId)).toMatchObject({ bucket, key: "big", headers: { contentType: "application/x-test" }, userMetadata: { m: "v" }, checksumAlgorithm: "CRC32", checksumType: "FULL_OBJECT" });
     expect(await store.getUpload(setup.freshBucket(), upload.uploadId)).toBeUndefined();
     // Every uploaded part is chosen: RGW completes only the parts in upload order, without gaps.
     const part1 = Buffer.alloc(5 * 1024 * 1024, 1);

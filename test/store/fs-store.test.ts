@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Error } from "../../src/s3/errors.js";
 import { openFsStore, type FsStore } from "../../src/store/fs/index.js";
+import Database from "../../src/store/fs/sqlite.js";
 import type { NewObject, ObjectInfo } from "../../src/store/types.js";
 import { storeContract } from "./contract.js";
 import { bodyOf, eventually, filesIn, localMeta, readAll, settle, tempDataDir } from "./helpers.js";
@@ -327,6 +328,23 @@ describe("multipart uploads", () => {
     expect(info.size).toBe(0);
     expect(await readAll(store.readObject(info))).toEqual(Buffer.alloc(0));
     await store.close();
+  });
+
+  it("keeps an upload's checksum type; an upload of a catalog from before checksum types (version 5) keeps its algorithm, with no type", async () => {
+    const { dir, store } = await openWithBucket();
+    const typed = await store.createUpload("b", "typed", { headers: {}, userMetadata: {}, checksumAlgorithm: "CRC32", checksumType: "FULL_OBJECT" });
+    await store.close();
+    const db = new Database(join(dir, "catalog.db"));
+    db.exec("ALTER TABLE uploads DROP COLUMN checksum_type; PRAGMA user_version = 5;");
+    db.prepare("INSERT INTO uploads (id, bucket, key, initiated, headers, user_metadata, checksum_algorithm) VALUES ('old', 'b', 'old', 0, '{}', '{}', 'SHA256')").run();
+    db.close();
+    const upgraded = await openFsStore(dir);
+    expect(await upgraded.getUpload("b", "old")).toMatchObject({ checksumAlgorithm: "SHA256" });
+    expect((await upgraded.getUpload("b", "old"))?.checksumType).toBeUndefined();
+    expect((await upgraded.getUpload("b", typed.uploadId))?.checksumType).toBeUndefined();
+    const again = await upgraded.createUpload("b", "typed", { headers: {}, userMetadata: {}, checksumAlgorithm: "CRC32C", checksumType: "COMPOSITE" });
+    expect(await upgraded.getUpload("b", again.uploadId)).toMatchObject({ checksumAlgorithm: "CRC32C", checksumType: "COMPOSITE" });
+    await upgraded.close();
   });
 
   it("lists uploads by key, then initiation, after the markers", async () => {

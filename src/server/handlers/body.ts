@@ -19,9 +19,12 @@ export function payloadHeaders(context: S3Context): S3Context["headers"] {
   return headers;
 }
 
-/** The whole decoded and verified body as text; MaxMessageLengthExceeded past `limit` bytes. */
-export async function readSmallBody(context: S3Context, limit: number): Promise<string> {
-  const payload = decodePayload(context.req, planPayload(payloadHeaders(context), context.auth));
+/**
+ * The whole decoded and verified body as text; MaxMessageLengthExceeded past `limit` bytes.
+ * `headers`: those that describe the body, when not all of them do (see payloadHeaders).
+ */
+export async function readSmallBody(context: S3Context, limit: number, headers = payloadHeaders(context)): Promise<string> {
+  const payload = decodePayload(context.req, planPayload(headers, context.auth));
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of payload.data as AsyncIterable<Buffer>) {

@@ -1,6 +1,7 @@
 // Which handler serves which S3 operation.
 import type { Operation } from "../../s3/route.js";
 import type { Handler } from "../context.js";
+import { getObjectAttributes } from "./attributes.js";
 import { BUCKET_CONFIGURATION_HANDLERS, getObjectAcl } from "./bucket-config.js";
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from "./buckets.js";
 import { listObjectsV1, listObjectsV2 } from "./listing.js";
@@ -32,5 +33,6 @@ export const HANDLERS: Record<Operation, Handler> = {
   ListParts: listParts,
   GetObjectTagging: getObjectTagging,
   GetObjectAcl: getObjectAcl,
+  GetObjectAttributes: getObjectAttributes,
   ...BUCKET_CONFIGURATION_HANDLERS,
 };

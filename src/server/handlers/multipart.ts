@@ -3,7 +3,8 @@ import { createHash, type Hash } from "node:crypto";
 import { pipeline, Transform } from "node:stream";
 import { checkCopySourceConditions } from "../../s3/conditional.js";
 import { S3Error } from "../../s3/errors.js";
-import { checksumHeaderName, compositeChecksum, parseChecksumAlgorithm } from "../../s3/checksums.js";
+import { algorithmOfHeader, checksumHeaderName, createChecksum, parseChecksumAlgorithm, type IncrementalChecksum } from "../../s3/checksums.js";
+import { completedChecksum, uploadChecksumMode, type StatedChecksums } from "../../s3/multipart-checksum.js";
 import { checksumHeaders, contentHeadersFrom, parseUserMetadata } from "../../s3/headers.js";
 import { validateKey } from "../../s3/names.js";
 import { parseCopySource, parsePartNumber } from "../../s3/route.js";
@@ -12,7 +13,6 @@ import {
   completeMultipartUploadXml, copyPartResultXml, initiateMultipartUploadXml, listMultipartUploadsXml, listPartsXml,
   parseCompleteMultipartUpload,
 } from "../../s3/xml.js";
-import type { Checksum } from "../../store/types.js";
 import { bucketOf, header, intParam, keyOf, queryParam, type Handler, type S3Context } from "../context.js";
 import { xmlResponse } from "../respond.js";
 import { payloadHeaders, readSmallBody } from "./body.js";
@@ -38,14 +38,13 @@ export const createMultipartUpload: Handler = async (context) => {
   const key = keyOf(context);
   validateKey(key);
   refuseTagging(context);
-  const algorithmHeader = header(context, "x-amz-checksum-algorithm");
-  const checksumAlgorithm = algorithmHeader ? parseChecksumAlgorithm(algorithmHeader) : undefined;
-  const upload = await context.engine.createUpload(bucket, key, {
+  const mode = uploadChecksumMode(parseChecksumAlgorithm(header(context, "x-amz-checksum-algorithm")), header(context, "x-amz-checksum-type"));
+  const upload = await context.engine.multipart.create(bucket, key, {
     headers: contentHeadersFrom(context.headers),
     userMetadata: parseUserMetadata(context.headers),
-    checksumAlgorithm,
+    ...mode,
   });
-  const headers: Record<string, string> = checksumAlgorithm ? { "x-amz-checksum-algorithm": checksumAlgorithm } : {};
+  const headers: Record<string, string> = mode ? { "x-amz-checksum-algorithm": mode.checksumAlgorithm, "x-amz-checksum-type": mode.checksumType } : {};
   return xmlResponse(initiateMultipartUploadXml(bucket, key, upload.uploadId), 200, headers);
 };
 
@@ -53,13 +52,13 @@ export const uploadPart: Handler = async (context) => {
   const plan = planPayload(payloadHeaders(context), context.auth);
   await context.engine.requireRoom(plan.decodedLength);
   const payload = decodePayload(context.req, plan);
-  const part = await context.engine.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), payload.data, () => {
+  const part = await context.engine.multipart.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), payload.data, () => {
     const digests = payload.digests();
     return {
       etag: digests.md5.toString("hex"),
       checksum: digests.checksum && { ...digests.checksum, type: "FULL_OBJECT" as const },
     };
-  }, plan.decodedLength);
+  }, { size: plan.decodedLength, checksumAlgorithm: plan.checksum?.algorithm });
   return { headers: { etag: `"${part.etag}"`, ...(part.checksum ? { [checksumHeaderName(part.checksum.algorithm)]: part.checksum.value } : {}) } };
 };
 
@@ -69,21 +68,26 @@ export const uploadPartCopy: Handler = async (context) => {
   const info = found.info;
   checkCopySourceConditions(context.headers, { etag: info.etag, lastModified: info.lastModified });
   const range = parseCopySourceRange(header(context, "x-amz-copy-source-range"), info.size);
+  // the part gets the checksum its upload asks for, computed on the way as S3 does
+  const { checksumAlgorithm } = await context.engine.multipart.require(bucketOf(context), keyOf(context), uploadIdOf(context));
   const md5 = createHash("md5");
-  const data = md5Tap(md5);
+  const checksum = checksumAlgorithm && createChecksum(checksumAlgorithm);
+  const data = digestTap(md5, checksum);
   // pipeline, not pipe: a failing source must fail the part, not leave it waiting
   pipeline(found.open(range), data, () => undefined);
-  const part = await context.engine.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), data, () => ({
+  const part = await context.engine.multipart.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), data, () => ({
     etag: md5.digest("hex"),
-  }), range ? range.end - range.start + 1 : info.size);
-  return xmlResponse(copyPartResultXml(part.etag, part.lastModified));
+    ...(checksum && checksumAlgorithm && { checksum: { algorithm: checksumAlgorithm, value: checksum.digest().toString("base64"), type: "FULL_OBJECT" as const } }),
+  }), { size: range ? range.end - range.start + 1 : info.size, checksumAlgorithm });
+  return xmlResponse(copyPartResultXml(part.etag, part.lastModified, part.checksum));
 };
 
-/** A pass-through that feeds every chunk to a hash on its way. */
-function md5Tap(hash: Hash): Transform {
+/** A pass-through that feeds every chunk to the digests on its way. */
+function digestTap(hash: Hash, checksum: IncrementalChecksum | undefined): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       hash.update(chunk);
+      checksum?.update(chunk);
       callback(null, chunk);
     },
   });
@@ -92,28 +96,36 @@ function md5Tap(hash: Hash): Transform {
 export const completeMultipartUpload: Handler = async (context) => {
   const bucket = bucketOf(context);
   const key = keyOf(context);
-  const requested = parseCompleteMultipartUpload(await readSmallBody(context, MAX_COMPLETE_BODY));
-  const info = await context.engine.completeUpload(bucket, key, uploadIdOf(context), requested, ({ etag, partSizes, upload, parts }) => ({
+  // the x-amz-checksum-* headers of a Complete are the whole object's, not its XML body's
+  const { bodyHeaders, stated } = statedObjectChecksum(payloadHeaders(context));
+  const requested = parseCompleteMultipartUpload(await readSmallBody(context, MAX_COMPLETE_BODY, bodyHeaders));
+  const info = await context.engine.multipart.complete(bucket, key, uploadIdOf(context), requested, ({ etag, partSizes, upload, parts }) => ({
     etag,
     headers: upload.headers,
     userMetadata: upload.userMetadata,
     partSizes,
-    checksum: multipartChecksum(upload.checksumAlgorithm, parts.map((part) => part.checksum)),
+    checksum: completedChecksum(upload, parts, { ...stated, parts: requested }),
     origin: "local",
   }), writePrecondition(context));
   const location = `/${bucket}/${encodeURIComponent(key)}`;
   return xmlResponse(completeMultipartUploadXml(location, bucket, key, info.etag, info.checksum), 200, info.checksum ? checksumHeaders(info.checksum) : {});
 };
 
-/** The COMPOSITE checksum of a multipart object, when the upload asked for one and every part has it. */
-function multipartChecksum(algorithm: Checksum["algorithm"] | undefined, parts: (Checksum | undefined)[]): Checksum | undefined {
-  if (!algorithm || parts.some((part) => part?.algorithm !== algorithm)) return undefined;
-  const digests = parts.map((part) => Buffer.from(part!.value, "base64"));
-  return { algorithm, value: compositeChecksum(algorithm, digests), type: "COMPOSITE" };
+/** A Complete's whole-object checksum and type headers, and the headers left to describe its body. */
+function statedObjectChecksum(headers: S3Context["headers"]): { bodyHeaders: S3Context["headers"]; stated: Omit<StatedChecksums, "parts"> } {
+  const bodyHeaders: S3Context["headers"] = {};
+  const stated: Omit<StatedChecksums, "parts"> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const algorithm = algorithmOfHeader(name);
+    if (name === "x-amz-checksum-type") stated.type = String(value);
+    else if (algorithm !== undefined) stated.object = { algorithm, value: String(value).trim() };
+    else if (name !== "x-amz-sdk-checksum-algorithm") bodyHeaders[name] = value;
+  }
+  return { bodyHeaders, stated };
 }
 
 export const abortMultipartUpload: Handler = async (context) => {
-  await context.engine.abortUpload(bucketOf(context), keyOf(context), uploadIdOf(context));
+  await context.engine.multipart.abort(bucketOf(context), keyOf(context), uploadIdOf(context));
   return { status: 204 };
 };
 
@@ -122,7 +134,7 @@ export const listParts: Handler = async (context) => {
   const key = keyOf(context);
   const maxParts = intParam(context, "max-parts", 1000, 0, 1000);
   const marker = intParam(context, "part-number-marker", 0, 0, 10_000);
-  const { upload, parts } = await context.engine.listParts(bucket, key, uploadIdOf(context));
+  const { upload, parts } = await context.engine.multipart.listParts(bucket, key, uploadIdOf(context));
   const after = parts.filter((part) => part.partNumber > marker);
   const page = after.slice(0, maxParts);
   const isTruncated = after.length > page.length;
@@ -139,7 +151,7 @@ export const listMultipartUploads: Handler = async (context) => {
   const prefix = queryParam(context, "prefix") ?? "";
   const keyMarker = queryParam(context, "key-marker") ?? "";
   const uploadIdMarker = queryParam(context, "upload-id-marker") ?? "";
-  const found = await context.engine.listUploads(bucket, { prefix, keyMarker, uploadIdMarker, limit: maxUploads + 1 });
+  const found = await context.engine.multipart.list(bucket, { prefix, keyMarker, uploadIdMarker, limit: maxUploads + 1 });
   const uploads = found.slice(0, maxUploads);
   const last = uploads[uploads.length - 1];
   const isTruncated = found.length > uploads.length;

@@ -1,7 +1,7 @@
 // The catalog's rows as SQLite returns them, the column lists its statements
 // select, and the mappers between rows and the store's types (ObjectInfo etc.).
 // JSON columns hold what JSON.stringify wrote; dates are stored as ms since the epoch.
-import type { BucketInfo, ChecksumAlgorithm, ChunkInfo, ChunkKey, ObjectInfo, PartInfo, UploadInfo } from "../types.js";
+import type { BucketInfo, Checksum, ChecksumAlgorithm, ChunkInfo, ChunkKey, ObjectInfo, PartInfo, UploadInfo } from "../types.js";
 import type { BlobRef } from "./blobs.js";
 import type Database from "./sqlite.js";
 
@@ -51,6 +51,7 @@ export interface UploadRow {
   headers: string;
   user_metadata: string;
   checksum_algorithm: string | null;
+  checksum_type: string | null;
 }
 
 export interface PartRow {
@@ -143,6 +144,7 @@ export function toUploadInfo(row: UploadRow): UploadInfo {
     userMetadata: JSON.parse(row.user_metadata),
   };
   if (row.checksum_algorithm !== null) upload.checksumAlgorithm = row.checksum_algorithm as ChecksumAlgorithm;
+  if (row.checksum_type !== null) upload.checksumType = row.checksum_type as Checksum["type"];
   return upload;
 }
 

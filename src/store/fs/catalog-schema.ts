@@ -92,6 +92,8 @@ const UPGRADES = [
   BLOB_CHECKS_SCHEMA,
   // diff and reset list client writes only: their cost follows the changes, not the cache.
   "CREATE INDEX IF NOT EXISTS objects_local ON objects (bucket, key) WHERE origin = 'local';",
+  // COMPOSITE or FULL_OBJECT multipart checksums; older uploads have the default of their algorithm.
+  "ALTER TABLE uploads ADD COLUMN checksum_type TEXT;",
 ];
 
 const SCHEMA_VERSION = 1 + UPGRADES.length;

@@ -13,7 +13,7 @@ export type DescribeCompleted = (upload: UploadInfo, size: number, partSizes: nu
 export function createUpload(c: CatalogScope, upload: UploadInfo): void {
   return c.inTransaction(() => {
     c.requireBucket(upload.bucket);
-    c.sql("INSERT INTO uploads (id, bucket, key, initiated, headers, user_metadata, checksum_algorithm) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
+    c.sql("INSERT INTO uploads (id, bucket, key, initiated, headers, user_metadata, checksum_algorithm, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
       upload.uploadId,
       upload.bucket,
       upload.key,
@@ -21,6 +21,7 @@ export function createUpload(c: CatalogScope, upload: UploadInfo): void {
       JSON.stringify(upload.headers),
       JSON.stringify(upload.userMetadata),
       upload.checksumAlgorithm ?? null,
+      upload.checksumType ?? null,
     );
   });
 }

@@ -172,6 +172,7 @@ export class FsStore implements Store {
       userMetadata: { ...meta.userMetadata },
     };
     if (meta.checksumAlgorithm !== undefined) upload.checksumAlgorithm = meta.checksumAlgorithm;
+    if (meta.checksumType !== undefined) upload.checksumType = meta.checksumType;
     this.catalog.createUpload(upload);
     return upload;
   }

@@ -1,5 +1,5 @@
 // Client multipart uploads: 1:1 tier multipart uploads, plus a JSON marker with
-// what the tier does not keep (headers, metadata, checksum algorithm) and
+// what the tier does not keep (headers, metadata, checksum algorithm and type) and
 // per-part markers for a part's own ETag and checksum (cache-keys.ts).
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand } from "@aws-sdk/client-s3";
 import { S3Error, errors } from "../../s3/errors.js";
@@ -33,6 +33,7 @@ export class Uploads {
     const uploadId = await this.transfer.createTierUpload(bucket, key, onlyClientHeaders(headers));
     const upload: UploadInfo = { uploadId, bucket, key, initiated: new Date(), headers: { ...meta.headers }, userMetadata: { ...meta.userMetadata } };
     if (meta.checksumAlgorithm !== undefined) upload.checksumAlgorithm = meta.checksumAlgorithm;
+    if (meta.checksumType !== undefined) upload.checksumType = meta.checksumType;
     const body = Buffer.from(JSON.stringify(upload));
     await this.tier.putBody(this.tier.cache, uploadMarker(upload.uploadId), { "content-type": "application/json" }, body, body.length);
     return upload;
