@@ -11,7 +11,7 @@ import { once } from "node:events";
 import { PassThrough, pipeline, Readable } from "node:stream";
 import { BlockCrcs, blockMatches, decodeBlockChecksums, encodeBlockChecksums } from "../block-crc.js";
 import { S3Error, errors } from "../s3/errors.js";
-import type { ByteRange, ChunkInfo, ChunkKey, ChunkStore, ObjectInfo, ObjectStore } from "../store/types.js";
+import type { ByteRange, ChunkInfo, ChunkKey, ChunkStore, ChunkVersion, ObjectInfo, ObjectStore } from "../store/types.js";
 import type { DiskSpace } from "./disk-space.js";
 import type { RemoteApi } from "./remote.js";
 import { discard, remoteRange } from "./resume.js";
@@ -76,9 +76,8 @@ export class ChunkCache {
 
   /** Are all chunks of this range in the store? */
   async isCached(info: ObjectInfo, range: ByteRange): Promise<boolean> {
-    const present = new Set((await this.store.listChunks(info.bucket, info.key, info.etag)).map((chunk) => chunk.index));
-    for (let index = first(range, info); index <= last(range, info); index++) if (!present.has(index)) return false;
-    return true;
+    const present = await this.store.chunksIn(versionOf(info), range);
+    return present.length === last(range, info) - first(range, info) + 1;
   }
 
   /** The bytes of `range`, chunk after chunk, with the next chunks fetched ahead for sequential readers. */
@@ -369,6 +368,10 @@ export class ChunkCache {
 
 function chunkKey(info: ObjectInfo, index: number): ChunkKey {
   return { bucket: info.bucket, key: info.key, etag: info.etag, chunkSize: info.chunkSize!, index };
+}
+
+function versionOf(info: ObjectInfo): ChunkVersion {
+  return { bucket: info.bucket, key: info.key, etag: info.etag, chunkSize: info.chunkSize! };
 }
 
 function chunkId(key: ChunkKey): string {

@@ -76,6 +76,9 @@ export interface ChunkKey {
   index: number;
 }
 
+/** One version of a chunked object, as chunked: a ChunkKey without its index. */
+export type ChunkVersion = Omit<ChunkKey, "index">;
+
 export interface ChunkInfo extends ChunkKey {
   size: number;
   /** the chunk's checksums as the engine encoded them when it was written (opaque to stores) */
@@ -237,7 +240,13 @@ export interface ChunkStore {
   /** the chunk's bytes (all, or the inclusive range within it); marks it recently used */
   readChunk(chunk: ChunkInfo, range?: ByteRange): Readable;
   deleteChunk(chunk: ChunkKey): Promise<void>;
-  /** chunks present for an object version, sorted by index */
+  /**
+   * The chunks present of `version` whose bytes overlap `range` (offsets in the
+   * object), sorted by index: what a read of that range needs, looked up
+   * chunk by chunk, not by listing the object's chunks.
+   */
+  chunksIn(version: ChunkVersion, range: ByteRange): Promise<ChunkInfo[]>;
+  /** every chunk present for an object version, sorted by index (warm, verify) */
   listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]>;
 }
 

@@ -38,7 +38,8 @@ async function corruptChunksOfSize(dataDir: string, size: number): Promise<numbe
       for (const { Key } of chunks) {
         const output = await client.send(new GetObjectCommand({ Bucket: "s3-overlay-cache", Key }));
         const data = flip(Buffer.from(await output.Body!.transformToByteArray()));
-        await client.send(new PutObjectCommand({ Bucket: "s3-overlay-cache", Key, Body: data }));
+        // the chunk's checksums are its metadata: keep them, as a bad disk would
+        await client.send(new PutObjectCommand({ Bucket: "s3-overlay-cache", Key, Body: data, Metadata: output.Metadata }));
       }
       return chunks.length;
     } finally {

@@ -16,6 +16,7 @@ import type {
   Checksum,
   ChunkInfo,
   ChunkKey,
+  ChunkVersion,
   ListCachedOptions,
   ListOptions,
   ListUploadsOptions,
@@ -250,6 +251,10 @@ export class FsStore implements Store {
 
   async deleteChunk(chunk: ChunkKey): Promise<void> {
     this.files.remove(this.catalog.deleteChunk(chunk));
+  }
+
+  async chunksIn(version: ChunkVersion, range: ByteRange): Promise<ChunkInfo[]> {
+    return this.catalog.chunksIn(version, range);
   }
 
   async listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]> {
