@@ -13,6 +13,7 @@ import { BlockCrcs, blockMatches, decodeBlockChecksums, encodeBlockChecksums } f
 import { S3Error, errors } from "../s3/errors.js";
 import type { ByteRange, ChunkInfo, ChunkKey, ChunkStore, ChunkVersion, ObjectInfo, ObjectStore } from "../store/types.js";
 import type { DiskSpace } from "./disk-space.js";
+import type { OpenedRead } from "./overlay.js";
 import type { RemoteApi } from "./remote.js";
 import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
@@ -74,14 +75,22 @@ export class ChunkCache {
     private readonly onChanged: (info: ObjectInfo) => Promise<void>,
   ) {}
 
-  /** Are all chunks of this range in the store? */
-  async isCached(info: ObjectInfo, range: ByteRange): Promise<boolean> {
+  /**
+   * Opens `range` of a manifest with one lookup of the chunks it overlaps
+   * (chunksIn, never a listing of the object's chunks): a hit if all of them are
+   * in the store. The chunks found are read without being looked up again.
+   */
+  async open(info: ObjectInfo, range: ByteRange): Promise<OpenedRead> {
     const present = await this.store.chunksIn(versionOf(info), range);
-    return present.length === last(range, info) - first(range, info) + 1;
+    const cache = present.length === last(range, info) - first(range, info) + 1 ? "hit" : "miss";
+    return { body: this.read(info, range, new Map(present.map((chunk) => [chunk.index, chunk]))), cache };
   }
 
-  /** The bytes of `range`, chunk after chunk, with the next chunks fetched ahead for sequential readers. */
-  read(info: ObjectInfo, range: ByteRange): Readable {
+  /**
+   * The bytes of `range`, chunk after chunk, with the next chunks fetched ahead
+   * for sequential readers. `known`: chunks of the range already looked up.
+   */
+  private read(info: ObjectInfo, range: ByteRange, known: Map<number, ChunkInfo>): Readable {
     const chunkSize = info.chunkSize!;
     const objectId = `${info.bucket}\n${info.key}\n${info.etag}`;
     // a whole-object read, or a range continuing where the last one ended, reads ahead
@@ -103,10 +112,10 @@ export class ChunkCache {
       const chunkStart = index * chunkSize;
       const within = { start: Math.max(range.start, chunkStart) - chunkStart, end: Math.min(range.end, chunkStart + chunkSize - 1) - chunkStart };
       const aheadEnd = Math.min(sequential ? lastIndex : end, index + cache.settings.maxInflightChunks);
-      for (let ahead = index + 1; ahead <= aheadEnd; ahead++) cache.prefetch(info, ahead);
+      for (let ahead = index + 1; ahead <= aheadEnd; ahead++) if (!known.has(ahead)) cache.prefetch(info, ahead);
       const thisIndex = index++;
       opening = true;
-      cache.open(info, thisIndex, within).then((stream) => {
+      cache.openChunk(info, thisIndex, within, known.get(thisIndex)).then((stream) => {
         opening = false;
         if (out.destroyed) return void stream.destroy();
         current = stream;
@@ -143,8 +152,11 @@ export class ChunkCache {
     }).catch(() => undefined);
   }
 
-  /** A stream of bytes `within` one chunk: verified local bytes, or the bytes of a fill as they arrive. */
-  private async open(info: ObjectInfo, index: number, within: ByteRange): Promise<Readable> {
+  /**
+   * A stream of bytes `within` one chunk: verified local bytes, or the bytes of a
+   * fill as they arrive. `known`: the chunk as a lookup found it in the store.
+   */
+  private async openChunk(info: ObjectInfo, index: number, within: ByteRange, known: ChunkInfo | undefined): Promise<Readable> {
     const key = chunkKey(info, index);
     const inFlight = this.fills.get(chunkId(key));
     if (inFlight) {
@@ -153,7 +165,7 @@ export class ChunkCache {
       // still in flight after the await: its spool is open (else the chunk is in the store now)
       if (spool?.joinable && this.fills.get(chunkId(key)) === inFlight) return spool.reader(within);
     }
-    const present = await this.store.getChunk(key);
+    const present = known ?? (await this.store.getChunk(key));
     if (present) {
       this.stats.hits++;
       return this.verifiedReader(info, present, within);

@@ -72,7 +72,7 @@ export const uploadPartCopy: Handler = async (context) => {
   const md5 = createHash("md5");
   const data = md5Tap(md5);
   // pipeline, not pipe: a failing source must fail the part, not leave it waiting
-  pipeline(found.open(range), data, () => undefined);
+  pipeline((await found.open(range)).body, data, () => undefined);
   const part = await context.engine.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), data, () => ({
     etag: md5.digest("hex"),
   }), range ? range.end - range.start + 1 : info.size);
