@@ -141,6 +141,30 @@ describe.skipIf(skipReason !== undefined)("chunked range caching (256 KiB chunks
     expect(remote.proxy.stats().bytesFromTarget).toBeGreaterThanOrEqual(10 * chunk);
   });
 
+  it("a corrupt chunk found mid-body, after local chunks went out, is fetched again and the body completes", async () => {
+    const url = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: "obj.bin" }), { expiresIn: 60 });
+    const wholeRead = async () => {
+      const response = await fetch(url);
+      return { cache: response.headers.get("x-cache"), body: Buffer.from(await response.arrayBuffer()) };
+    };
+    // every chunk local again (the refetches above fill beside their responses)
+    let read = await wholeRead();
+    for (let waited = 0; read.cache !== "hit" && waited < 5000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      read = await wholeRead();
+    }
+    expect(read.cache).toBe("hit");
+    // the last, partial chunk is the only one of its size
+    expect(await corruptChunksOfSize(server.dataDir, size - 10 * chunk)).toBe(1);
+    remote.proxy.reset();
+    read = await wholeRead();
+    expect(read.cache).toBe("hit");
+    expect(md5(read.body)).toBe(md5(data));
+    const fetched = remote.proxy.stats().bytesFromTarget;
+    expect(fetched).toBeGreaterThanOrEqual(size - 10 * chunk);
+    expect(fetched).toBeLessThan(chunk);
+  });
+
   it("8 concurrent readers of overlapping ranges fetch each chunk once", async () => {
     await remote.put(bucket, "shared.bin", patternBytes(16 * chunk, 3));
     const source = patternBytes(16 * chunk, 3);
