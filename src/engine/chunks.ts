@@ -9,13 +9,18 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { once } from "node:events";
 import { PassThrough, pipeline, Readable } from "node:stream";
-import { BlockCrcs, blockMatches, decodeBlockChecksums, encodeBlockChecksums } from "../block-crc.js";
+import { BLOCK_SIZE, BlockCrcs, blockExtent, blockMatches, decodeBlockChecksums, encodeBlockChecksums } from "../block-crc.js";
 import { S3Error, errors } from "../s3/errors.js";
-import type { ByteRange, ChunkInfo, ChunkKey, ChunkStore, ObjectInfo, ObjectStore } from "../store/types.js";
+import {
+  FILE_SPANS, fileSpansOf, REST_AFTER_CORRUPT, type ByteRange, type ChunkInfo, type ChunkKey, type ChunkStore, type ChunkVersion, type FileSpan, type ObjectInfo,
+  type ObjectStore,
+} from "../store/types.js";
 import type { DiskSpace } from "./disk-space.js";
+import type { OpenedRead } from "./overlay.js";
 import type { RemoteApi } from "./remote.js";
 import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
+import { chunkAfterChunk } from "./chunk-stream.js";
 
 /** chunks are verified in blocks of at least 1 MiB, at most 64 blocks a chunk (the checksum list stays short) */
 function blockSizeFor(chunkSize: number): number {
@@ -74,65 +79,78 @@ export class ChunkCache {
     private readonly onChanged: (info: ObjectInfo) => Promise<void>,
   ) {}
 
-  /** Are all chunks of this range in the store? */
-  async isCached(info: ObjectInfo, range: ByteRange): Promise<boolean> {
-    const present = new Set((await this.store.listChunks(info.bucket, info.key, info.etag)).map((chunk) => chunk.index));
-    for (let index = first(range, info); index <= last(range, info); index++) if (!present.has(index)) return false;
-    return true;
+  /**
+   * Opens `range` of a manifest with one lookup of the chunks it overlaps
+   * (chunksIn, never a listing of the object's chunks): a hit if all of them are
+   * in the store. The chunks found are read without being looked up again.
+   */
+  async open(info: ObjectInfo, range: ByteRange): Promise<OpenedRead> {
+    const present = await this.store.chunksIn(versionOf(info), range);
+    this.stats.hits += present.length;
+    const known = new Map(present.map((chunk) => [chunk.index, chunk]));
+    if (present.length < last(range, info) - first(range, info) + 1) return { body: this.read(info, range, known), cache: "miss" };
+    const { files, spans } = this.openFiles(info, range, present);
+    const body = this.read(info, range, known, files);
+    if (spans === undefined) return { body, cache: "hit" };
+    // the pooled sender sends these as it sends a whole-object hit (send-file.ts; through `body`
+    // it read at 0.28x of one); a block failing its check sends the rest through `body`'s path, which fetches it anew
+    return {
+      body: Object.assign(body, {
+        [FILE_SPANS]: spans,
+        [REST_AFTER_CORRUPT]: (offset: number) => this.read(info, { start: range.start + offset, end: range.end }, new Map()),
+      }),
+      cache: "hit",
+    };
   }
 
-  /** The bytes of `range`, chunk after chunk, with the next chunks fetched ahead for sequential readers. */
-  read(info: ObjectInfo, range: ByteRange): Readable {
-    const chunkSize = info.chunkSize!;
+  /**
+   * The range's chunks opened for reading (as `body` would, so it reads these), each
+   * with its block checks. If the store keeps them as files, also their spans: each
+   * file stays pinned (not unlinked by an eviction or refetch) until its stream closes.
+   */
+  private openFiles(info: ObjectInfo, range: ByteRange, chunks: ChunkInfo[]): { files: Map<number, Readable>; spans?: FileSpan[] } {
+    const files = new Map<number, Readable>();
+    const spans: FileSpan[] = [];
+    for (const chunk of chunks) {
+      const check = { ...decodeBlockChecksums(chunk.crc32), size: chunk.size };
+      // the sender's buffers are one block each
+      if (check.blockSize !== BLOCK_SIZE) break;
+      const within = withinChunk(info, chunk.index, range);
+      const file = this.store.readChunk(chunk, blockExtent(check, within.start, within.end), check);
+      files.set(chunk.index, file);
+      const [span, ...more] = fileSpansOf(file) ?? [];
+      if (span === undefined || more.length > 0) break;
+      spans.push({ ...span, start: within.start, end: within.end });
+    }
+    return { files, spans: spans.length === chunks.length ? spans : undefined };
+  }
+
+  /**
+   * The bytes of `range`, chunk after chunk, with the next chunks fetched ahead
+   * for sequential readers. `known`: chunks of the range already looked up;
+   * `opened`: streams of some of them, already opened (destroyed with the read if unused).
+   */
+  private read(info: ObjectInfo, range: ByteRange, known: Map<number, ChunkInfo>, opened = new Map<number, Readable>()): Readable {
     const objectId = `${info.bucket}\n${info.key}\n${info.etag}`;
     // a whole-object read, or a range continuing where the last one ended, reads ahead
     const sequential = (range.start === 0 && range.end === info.size - 1) || this.lastEnds.get(objectId) === range.start - 1;
     this.lastEnds.set(objectId, range.end);
     if (this.lastEnds.size > 10_000) this.lastEnds.delete(this.lastEnds.keys().next().value!);
-    const lastIndex = Math.floor((info.size - 1) / chunkSize);
-    let index = first(range, info);
     const end = last(range, info);
-    let current: Readable | undefined;
-    let opening = false;
-    const cache = this;
-
-    // Next chunk, once the current one has ended. Called from the stream's own
-    // events, not only from read(): read() is not called again while a push is pending.
-    const pull = (): void => {
-      if (current || opening || out.destroyed) return;
-      if (index > end) return void out.push(null);
-      const chunkStart = index * chunkSize;
-      const within = { start: Math.max(range.start, chunkStart) - chunkStart, end: Math.min(range.end, chunkStart + chunkSize - 1) - chunkStart };
-      const aheadEnd = Math.min(sequential ? lastIndex : end, index + cache.settings.maxInflightChunks);
-      for (let ahead = index + 1; ahead <= aheadEnd; ahead++) cache.prefetch(info, ahead);
-      const thisIndex = index++;
-      opening = true;
-      cache.open(info, thisIndex, within).then((stream) => {
-        opening = false;
-        if (out.destroyed) return void stream.destroy();
-        current = stream;
-        stream.on("data", (data: Buffer) => {
-          if (!out.push(data)) stream.pause();
-        });
-        stream.once("end", () => {
-          current = undefined;
-          pull();
-        });
-        stream.once("error", (error) => out.destroy(error));
-      }, (error: Error) => out.destroy(error));
+    const aheadLimit = sequential ? Math.floor((info.size - 1) / info.chunkSize!) : end;
+    const readAhead = (index: number) => {
+      const aheadEnd = Math.min(aheadLimit, index + this.settings.maxInflightChunks);
+      for (let ahead = index + 1; ahead <= aheadEnd; ahead++) if (!known.has(ahead)) this.prefetch(info, ahead);
     };
-    const out = new Readable({
-      highWaterMark: 1 << 20,
-      read() {
-        if (current) current.resume();
-        else pull();
-      },
-      destroy(error, callback) {
-        current?.destroy();
-        callback(error);
-      },
+    const open = (index: number) => {
+      const source = opened.get(index);
+      opened.delete(index);
+      return this.openChunk(info, index, withinChunk(info, index, range), known.get(index), source);
+    };
+    return chunkAfterChunk(first(range, info), end, open, readAhead, () => {
+      for (const unused of opened.values()) unused.destroy();
+      opened.clear();
     });
-    return out;
   }
 
   /** Starts fetching a chunk unless it is present or on its way. */
@@ -144,20 +162,27 @@ export class ChunkCache {
     }).catch(() => undefined);
   }
 
-  /** A stream of bytes `within` one chunk: verified local bytes, or the bytes of a fill as they arrive. */
-  private async open(info: ObjectInfo, index: number, within: ByteRange): Promise<Readable> {
+  /**
+   * A stream of bytes `within` one chunk: verified local bytes, or the bytes of a
+   * fill as they arrive. `known`: the chunk as a lookup found it in the store.
+   */
+  private async openChunk(info: ObjectInfo, index: number, within: ByteRange, known: ChunkInfo | undefined, source: Readable | undefined): Promise<Readable> {
     const key = chunkKey(info, index);
     const inFlight = this.fills.get(chunkId(key));
     if (inFlight) {
       this.stats.coalesced++;
       const spool = await inFlight.spool.catch(() => undefined);
       // still in flight after the await: its spool is open (else the chunk is in the store now)
-      if (spool?.joinable && this.fills.get(chunkId(key)) === inFlight) return spool.reader(within);
+      if (spool?.joinable && this.fills.get(chunkId(key)) === inFlight) {
+        source?.destroy();
+        return spool.reader(within);
+      }
     }
-    const present = await this.store.getChunk(key);
+    // a chunk the read's lookup found was counted there
+    const present = known ?? (await this.store.getChunk(key));
     if (present) {
-      this.stats.hits++;
-      return this.verifiedReader(info, present, within);
+      if (!known) this.stats.hits++;
+      return this.verifiedReader(info, present, within, source);
     }
     if (within.start < DIRECT_RANGE_AFTER) {
       const spool = await this.fill(info, key).spool.catch(() => undefined);
@@ -196,13 +221,13 @@ export class ChunkCache {
    * before any of it is sent, so memory per reader is one block, not one chunk.
    * A corrupt block deletes the chunk, and the rest comes from a fresh fetch.
    */
-  private verifiedReader(info: ObjectInfo, chunk: ChunkInfo, within: ByteRange): Readable {
+  private verifiedReader(info: ObjectInfo, chunk: ChunkInfo, within: ByteRange, opened?: Readable): Readable {
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     const blocks = decodeBlockChecksums(chunk.crc32);
     // start at the block holding the range's first byte, stop after the one holding its last
     const firstBlock = Math.floor(within.start / blocks.blockSize);
     const lastByte = Math.min(chunk.size, (Math.floor(within.end / blocks.blockSize) + 1) * blocks.blockSize) - 1;
-    const source = this.store.readChunk(chunk, { start: firstBlock * blocks.blockSize, end: lastByte });
+    const source = opened ?? this.store.readChunk(chunk, { start: firstBlock * blocks.blockSize, end: lastByte });
     out.once("close", () => source.destroy());
     const send = async (bytes: Buffer): Promise<void> => {
       if (!out.write(bytes)) await once(out, "drain");
@@ -369,6 +394,16 @@ export class ChunkCache {
 
 function chunkKey(info: ObjectInfo, index: number): ChunkKey {
   return { bucket: info.bucket, key: info.key, etag: info.etag, chunkSize: info.chunkSize!, index };
+}
+
+/** The part of `range` in chunk `index`, as offsets in the chunk. */
+function withinChunk(info: ObjectInfo, index: number, range: ByteRange): ByteRange {
+  const chunkStart = index * info.chunkSize!;
+  return { start: Math.max(range.start, chunkStart) - chunkStart, end: Math.min(range.end, chunkStart + info.chunkSize! - 1) - chunkStart };
+}
+
+function versionOf(info: ObjectInfo): ChunkVersion {
+  return { bucket: info.bucket, key: info.key, etag: info.etag, chunkSize: info.chunkSize! };
 }
 
 function chunkId(key: ChunkKey): string {

@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { S3Error, errors } from "../s3/errors.js";
 import { Corruption } from "./corruption.js";
 import type {
-  BucketInfo, ObjectInfo, NewObject, StagedData, Store, ByteRange,
+  BucketInfo, ObjectInfo, NewObject, StagedData, Store,
 } from "../store/types.js";
 import type { OverlaySettings } from "../config.js";
 import { listPage, mergedSource, sortedSource, type ListSource, type Page, type PageRequest } from "./listing.js";
@@ -14,15 +14,14 @@ import { KeyedMutex, objectId } from "./mutex.js";
 import { Multipart, type Precondition } from "./multipart.js";
 import type { ChunkStats } from "./chunks.js";
 import { DiskSpace, type DiskFullStats } from "./disk-space.js";
-import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
+import { Overlay, type CacheStatus, type ObjectRead, type OpenedRead } from "./overlay.js";
+import { Reads, type LookupOptions, type ReadCounts } from "./reads.js";
 import type { RemoteApi } from "./remote.js";
 
-export type { ObjectRead };
+export type { LookupOptions, ObjectRead, OpenedRead };
 
 /** Decides the new object's metadata once its bytes are staged (digests are known only then). */
 export type Describe = (staged: StagedData) => NewObject;
-/** The byte range a read wants of an object, given its metadata; undefined for all of it. */
-export type RangeOf = (info: ObjectInfo) => ByteRange | undefined;
 export type { Precondition };
 
 export interface DeleteOutcome {
@@ -38,13 +37,7 @@ export interface EngineOptions extends OverlaySettings {
 }
 
 /** Live counters of a running engine (status --server). */
-export interface EngineCounters extends DiskFullStats {
-  /** GETs answered from the store */
-  hits: number;
-  /** GETs filled from the remote */
-  misses: number;
-  /** GETs passed through with caching off */
-  passes: number;
+export interface EngineCounters extends DiskFullStats, ReadCounts {
   /** bytes of whole objects filled from the remote */
   filledBytes: number;
   /** GETs that joined a fill already running for the same object */
@@ -58,7 +51,8 @@ export class Engine {
   private readonly keyLocks = new KeyedMutex();
   /** undefined in local mode (no remote configured); public for the cache commands (warm) */
   readonly overlay: Overlay | undefined;
-  private readonly reads = { hits: 0, misses: 0, passes: 0 };
+  /** the read policy: where HEAD and GET look, in what order */
+  private readonly reads: Reads;
   /** what happens when stored bytes fail their check (reads and verify) */
   readonly corruption: Corruption;
   /** free space of the data dir (the spool dir's parent, which exists in local mode too) */
@@ -79,6 +73,7 @@ export class Engine {
     if (remote) {
       this.overlay = new Overlay(remote, store, options, options.spoolDir, this.keyLocks, options.region, this.space);
     }
+    this.reads = new Reads(store, this.corruption, (bucket) => this.overlayFor(bucket), (bucket) => this.requireBucket(bucket));
   }
 
   /** `remote`: a stand-in for the configured remote (unit tests); by default the one options.remote describes, if any. */
@@ -134,41 +129,24 @@ export class Engine {
     return this.store.deleteBucket(name);
   }
 
-  /**
-   * Metadata for HEAD. Read order: tombstone, local object, negative cache,
-   * remote. A remote answer downloads no body. `cache` is undefined in local mode.
-   */
-  async statObject(bucket: string, key: string): Promise<{ info: ObjectInfo; cache?: CacheStatus }> {
-    const info = await this.localObject(bucket, key);
-    const overlay = this.overlayFor(bucket);
-    if (info) return { info, cache: overlay && "hit" };
-    if (overlay && !(await this.store.hasTombstone(bucket, key))) {
-      await this.requireBucket(bucket);
-      const remote = await overlay.head(bucket, key);
-      if (remote) return { info: remote, cache: this.options.cacheEnabled ? "miss" : "pass" };
-    }
-    await this.requireBucket(bucket);
-    throw errors.noSuchKey(key);
+  /** Metadata for HEAD (reads.ts: the read order). A remote answer downloads no body. `cache` is undefined in local mode. */
+  statObject(bucket: string, key: string): Promise<{ info: ObjectInfo; cache?: CacheStatus }> {
+    return this.reads.stat(bucket, key);
   }
 
   /**
-   * An object for GET: a local hit never contacts the remote; a miss streams
-   * from it while filling the store. `rangeOf`: the part the client wants, once
-   * the size is known (it decides hit or miss of a chunked object); undefined
-   * for the whole object.
+   * An object for GET, step one: found (a local hit never contacts the remote; a
+   * miss starts streaming from it), not yet opened. The caller decides the range,
+   * then open(range) opens just that and tells hit or miss (X-Cache).
    */
-  async getObject(bucket: string, key: string, rangeOf?: RangeOf): Promise<ObjectRead> {
-    const read = await this.findObject(bucket, key, rangeOf);
-    if (read.cache === "hit") this.reads.hits++;
-    else if (read.cache === "miss") this.reads.misses++;
-    else if (read.cache === "pass") this.reads.passes++;
-    return read;
+  getObject(bucket: string, key: string, options?: LookupOptions): Promise<ObjectRead> {
+    return this.reads.lookup(bucket, key, options);
   }
 
   counters(): EngineCounters {
     const overlay = this.overlay?.counters ?? { filledBytes: 0, coalesced: 0 };
     const chunks = this.overlay?.chunks.stats ?? { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0, coalesced: 0 };
-    return { ...this.reads, ...overlay, ...this.space.stats, corruptObjects: this.corruption.found, chunks: { ...chunks } };
+    return { ...this.reads.counts, ...overlay, ...this.space.stats, corruptObjects: this.corruption.found, chunks: { ...chunks } };
   }
 
   /**
@@ -184,32 +162,6 @@ export class Engine {
     await this.overlay?.forget(bucket, key);
     return dropped;
   }
-
-  private async findObject(bucket: string, key: string, rangeOf: RangeOf | undefined): Promise<ObjectRead> {
-    const info = await this.localObject(bucket, key);
-    const overlay = this.overlayFor(bucket);
-    if (info?.chunkSize !== undefined && overlay) {
-      // a bad range is the caller's to report, after the conditions: label the whole object then
-      let range: ByteRange | undefined;
-      try {
-        range = rangeOf?.(info);
-      } catch {}
-      const wanted = range ?? { start: 0, end: info.size - 1 };
-      return overlay.readChunked(info, (await overlay.chunks.isCached(info, wanted)) ? "hit" : "miss");
-    }
-    if (info?.chunkSize !== undefined) {
-      throw new S3Error("ServiceUnavailable", `${bucket}/${key} is cached in chunks from a remote, and bucket ${bucket} no longer overlays one`);
-    }
-    if (info) return { info, cache: overlay && "hit", open: (range) => this.corruption.watch(info, this.store.readObject(info, range)) };
-    if (overlay && !(await this.store.hasTombstone(bucket, key))) {
-      await this.requireBucket(bucket);
-      const found = await overlay.get(bucket, key, rangeOf !== undefined);
-      if (found) return found;
-    }
-    await this.requireBucket(bucket);
-    throw errors.noSuchKey(key);
-  }
-
 
   /**
    * Throws XMinioStorageFull (507) if `size` bytes cannot be written now. Called
@@ -236,10 +188,10 @@ export class Engine {
   async copyObject(source: ObjectRead, bucket: string, key: string, meta: NewObject, precondition?: Precondition): Promise<ObjectInfo> {
     await this.requireBucket(bucket);
     // a chunked manifest has no bytes of its own to share
-    if ((source.cache === undefined || source.cache === "hit") && source.info.chunkSize === undefined) {
+    if (source.local && source.info.chunkSize === undefined) {
       return this.commitChecked(bucket, key, precondition, () => this.store.copyObject(source.info, bucket, key, meta));
     }
-    return this.stageWithin(source.info.size, source.open(), (staged) =>
+    return this.stageWithin(source.info.size, (await source.open()).body, (staged) =>
       this.commitChecked(bucket, key, precondition, () => this.store.commitObject(bucket, key, [staged], meta)));
   }
 
@@ -287,14 +239,6 @@ export class Engine {
       await this.store.deleteObject(bucket, key);
       if (this.overlayFor(bucket)) await this.store.putTombstone(bucket, key);
     });
-  }
-
-  /** The store's object, unless it is a mirror too old to trust (S3_OVERLAY_REVALIDATE) that the remote changed. */
-  private async localObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
-    const info = await this.store.headObject(bucket, key);
-    const overlay = this.overlayFor(bucket);
-    if (!info || !overlay?.isStale(info)) return info;
-    return overlay.revalidate(info);
   }
 
   /**

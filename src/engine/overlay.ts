@@ -19,12 +19,18 @@ import type { RemoteApi, RemoteObject } from "./remote.js";
 
 export type CacheStatus = "hit" | "miss" | "pass";
 
-/** An object found for a GET: its metadata, and how to stream it. */
+/** An object found for a GET: its metadata, and how to open it (all of it, or the range the caller decided). */
 export interface ObjectRead {
   info: ObjectInfo;
-  /** undefined in local mode */
+  /** found in the store (a whole object or a chunked manifest), not only on the remote */
+  local: boolean;
+  open(range?: ByteRange): Promise<OpenedRead>;
+}
+
+/** An opened read: its bytes, and where they come from (X-Cache; undefined in local mode). */
+export interface OpenedRead {
+  body: Readable;
   cache?: CacheStatus;
-  open(range?: ByteRange): Readable;
 }
 
 export class Overlay {
@@ -92,7 +98,7 @@ export class Overlay {
         await this.rememberMissing(bucket, key);
         return undefined;
       }
-      if (head.size > this.settings.chunkThreshold) return this.readChunked(await this.commitManifest(bucket, key, head), "miss");
+      if (head.size > this.settings.chunkThreshold) return this.readChunked(await this.commitManifest(bucket, key, head), false);
       fill = this.fills.get(id);
     }
     if (!fill) {
@@ -117,20 +123,23 @@ export class Overlay {
       // every reader that joined this fill gets the same manifest; the first chunk's bytes are already on their way
       if (start.firstChunk) this.chunks.adoptFirst(manifest, start.firstChunk);
       start.firstChunk = undefined;
-      return this.readChunked(manifest, "miss");
+      return this.readChunked(manifest, false);
     }
     const info = mirroredInfo(bucket, object);
     if (start.passThrough) {
       this.space.stats.passThroughDiskFull++;
-      return { info, cache: "pass", open: (range) => remoteStream(this.remote, bucket, key, object.etag, range) };
+      return { info, local: false, open: async (range) => ({ body: remoteStream(this.remote, bucket, key, object.etag, range), cache: "pass" }) };
     }
     const running = fill;
     return {
       info,
-      cache: "miss",
+      local: false,
       // a fill that ran out of disk kept nothing: a reader too late to join it reads the remote
-      open: (range) => running.reader(range ?? { start: 0, end: object.size - 1 })
-        ?? (running.passedThrough ? remoteStream(this.remote, bucket, key, object.etag, range) : this.readCommitted(info, range)),
+      open: async (range) => ({
+        body: running.reader(range ?? { start: 0, end: object.size - 1 })
+          ?? (running.passedThrough ? remoteStream(this.remote, bucket, key, object.etag, range) : this.readCommitted(info, range)),
+        cache: "miss",
+      }),
     };
   }
 
@@ -142,10 +151,14 @@ export class Overlay {
   async fillObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
     const read = await this.get(bucket, key, false);
     if (!read || read.info.chunkSize !== undefined) return read?.info;
-    if (read.cache === "pass" && this.settings.cacheEnabled) throw errors.storageFull();
     const fill = this.fills.get(objectId(bucket, key));
+    const opened = await read.open();
+    if (opened.cache === "pass" && this.settings.cacheEnabled) {
+      opened.body.destroy();
+      throw errors.storageFull();
+    }
     // reading the bytes surfaces the fill's error, if any
-    await finished(read.open().resume());
+    await finished(opened.body.resume());
     await fill?.done;
     if (fill?.passedThrough) throw errors.storageFull();
     return read.info;
@@ -168,13 +181,17 @@ export class Overlay {
     return out;
   }
 
-  /** A large object read from its chunks: those present are local, the others are fetched as they are touched. */
-  readChunked(manifest: ObjectInfo, cache: CacheStatus): ObjectRead {
-    return {
-      info: manifest,
-      cache,
-      open: (range) => this.chunks.read(manifest, range ?? { start: 0, end: manifest.size - 1 }),
-    };
+  /**
+   * A large object read from its chunks: those present are local, the others are
+   * fetched as they are touched. Opening a range looks up just its chunks: a hit if all are local.
+   */
+  readChunked(manifest: ObjectInfo, local: boolean): ObjectRead {
+    return { info: manifest, local, open: (range) => this.chunks.open(manifest, range ?? { start: 0, end: manifest.size - 1 }) };
+  }
+
+  /** With caching off (S3_OVERLAY_CACHE=off) a remote object is passed through, nothing kept. */
+  get cacheEnabled(): boolean {
+    return this.settings.cacheEnabled;
   }
 
   /**
@@ -261,8 +278,8 @@ export class Overlay {
     }
     return {
       info: mirroredInfo(bucket, head),
-      cache: "pass",
-      open: (range) => remoteStream(this.remote, bucket, key, head.etag, range),
+      local: false,
+      open: async (range) => ({ body: remoteStream(this.remote, bucket, key, head.etag, range), cache: "pass" }),
     };
   }
 

@@ -5,8 +5,8 @@
 // span of the file into one, write it to the socket, reuse it once written.
 import { close, open, read } from "node:fs";
 import type { ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
-import { onCorruptOf, type FileSpan } from "../store/types.js";
+import { pipeline, type Readable } from "node:stream";
+import { onCorruptOf, restAfterCorruptOf, type FileSpan } from "../store/types.js";
 import { blockExtent, blockMatches, CorruptBlockError } from "../block-crc.js";
 import { S3Error } from "../s3/errors.js";
 import { log } from "../log.js";
@@ -46,25 +46,34 @@ export interface PipedBody {
  * Checked spans have their first block verified here, before any header goes
  * out: corruption there (all of a small object's) is an S3 error, handled by
  * the stream's owner first (a dropped mirror is fetched again by the client's retry).
- * Corruption found later can only abort the response: never a short 200.
+ * Corruption found later can only abort the response: never a short 200. A
+ * stream that knows where to get its bytes again (REST_AFTER_CORRUPT: chunks)
+ * goes on from there instead, either way.
  */
 export async function fileSpansBody(spans: FileSpan[], stream: Readable, what: string): Promise<PipedBody> {
+  const rest = restAfterCorruptOf(stream);
   let first: FirstBlock | undefined;
   try {
     first = await readFirstBlock(spans[0]);
   } catch (error) {
     stream.destroy();
     if (!(error instanceof CorruptBlockError)) throw error;
+    if (rest) return streamedBody(rest(0), `${what}: ${error.message}; sent from a fresh fetch`);
     await onCorruptOf(stream)?.(error);
     throw new S3Error("InternalError", `The stored bytes of ${what.replace(/^\S+ \//, "")} are corrupt`);
   }
+  const progress = { sent: 0 };
   return {
     pipe(res) {
       const taken = first;
       first = undefined;
-      sendSpans(spans, res, taken).then(
+      sendSpans(spans, res, taken, progress).then(
         () => stream.destroy(),
         (error: Error) => {
+          if (error instanceof CorruptBlockError && rest && !res.destroyed) {
+            stream.destroy();
+            return void streamedBody(rest(progress.sent), `${what}: ${error.message}; the rest sent from a fresh fetch`).pipe(res);
+          }
           // headers are out: aborting is the only way to say the body is incomplete
           log.warn(`${what} aborted mid-body: ${error.message}`);
           res.destroy(error);
@@ -79,6 +88,20 @@ export async function fileSpansBody(spans: FileSpan[], stream: Readable, what: s
       first = undefined;
       stream.destroy();
     },
+  };
+}
+
+/** A plain stream as the (rest of the) body: its end ends the response, its failure aborts it. */
+function streamedBody(body: Readable, why: string): PipedBody {
+  log.warn(why);
+  return {
+    pipe(res) {
+      pipeline(body, res, (error) => {
+        if (error) log.warn(`${why}: aborted mid-body: ${error.message}`);
+      });
+      return res;
+    },
+    destroy: () => body.destroy(),
   };
 }
 
@@ -110,7 +133,8 @@ function releaseFirst(span: FileSpan, first: FirstBlock): void {
   if (span.fd === undefined) void closeFile(first.fd);
 }
 
-async function sendSpans(spans: FileSpan[], res: ServerResponse, first: FirstBlock | undefined): Promise<void> {
+/** `progress.sent`: body bytes handed to the response so far. */
+async function sendSpans(spans: FileSpan[], res: ServerResponse, first: FirstBlock | undefined, progress: { sent: number }): Promise<void> {
   let inFlight = 0;
   let wake: (() => void) | undefined;
   const settle = () => {
@@ -151,6 +175,7 @@ async function sendSpans(spans: FileSpan[], res: ServerResponse, first: FirstBlo
             to = Math.min(span.end + 1, position + bytesRead) - position;
           }
           position += bytesRead;
+          progress.sent += to - from;
           inFlight++;
           res.write(from === 0 && to === BUFFER_SIZE ? buffer : buffer.subarray(from, to), () => {
             inFlight--;

@@ -43,6 +43,18 @@ export function onCorruptOf(stream: Readable): ((error: Error) => Promise<void>)
   return (stream as Readable & { [ON_CORRUPT]?: (error: Error) => Promise<void> })[ON_CORRUPT];
 }
 
+/**
+ * A read stream of file spans may carry, under this symbol, where the rest of its
+ * bytes come from when a block fails its check: a stream of the body from byte
+ * `offset` on (the chunk cache fetches a corrupt chunk again). A consumer of the
+ * spans then goes on from that stream instead of failing the response.
+ */
+export const REST_AFTER_CORRUPT = Symbol("s3-overlay.restAfterCorrupt");
+
+export function restAfterCorruptOf(stream: Readable): ((offset: number) => Readable) | undefined {
+  return (stream as Readable & { [REST_AFTER_CORRUPT]?: (offset: number) => Readable })[REST_AFTER_CORRUPT];
+}
+
 /** Who put the object here: a client (`local`, never evicted) or a remote mirror fill (`remote`). */
 export type Origin = "local" | "remote";
 
@@ -75,6 +87,9 @@ export interface ChunkKey {
   chunkSize: number;
   index: number;
 }
+
+/** One version of a chunked object, as chunked: a ChunkKey without its index. */
+export type ChunkVersion = Omit<ChunkKey, "index">;
 
 export interface ChunkInfo extends ChunkKey {
   size: number;
@@ -234,10 +249,21 @@ export interface UploadStore {
 export interface ChunkStore {
   putChunk(chunk: ChunkKey, data: StagedData, crc32: string): Promise<boolean>;
   getChunk(chunk: ChunkKey): Promise<ChunkInfo | undefined>;
-  /** the chunk's bytes (all, or the inclusive range within it); marks it recently used */
-  readChunk(chunk: ChunkInfo, range?: ByteRange): Readable;
+  /**
+   * The chunk's bytes (all, or the inclusive range within it); marks it recently used.
+   * With `check` (its block checksums, decoded by the engine from crc32), a store
+   * of files verifies them as readObject does and carries its file spans (FILE_SPANS)
+   * for the pooled sender; other stores may ignore it (the engine verifies their bytes).
+   */
+  readChunk(chunk: ChunkInfo, range?: ByteRange, check?: BlockCheck): Readable;
   deleteChunk(chunk: ChunkKey): Promise<void>;
-  /** chunks present for an object version, sorted by index */
+  /**
+   * The chunks present of `version` whose bytes overlap `range` (offsets in the
+   * object), sorted by index: what a read of that range needs, looked up
+   * chunk by chunk, not by listing the object's chunks.
+   */
+  chunksIn(version: ChunkVersion, range: ByteRange): Promise<ChunkInfo[]>;
+  /** every chunk present for an object version, sorted by index (warm, verify) */
   listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]>;
 }
 

@@ -49,7 +49,8 @@ export async function engineOnDoubles(settings: Partial<EngineOptions> = {}, rem
 /** The whole object as a GET sees it: where it came from, and its bytes. */
 export async function getBytes(engine: Engine, bucket: string, key: string): Promise<{ cache?: string; bytes: Buffer; info: ObjectInfo }> {
   const read = await engine.getObject(bucket, key);
-  return { cache: read.cache, bytes: await readAll(read.open()), info: read.info };
+  const opened = await read.open();
+  return { cache: opened.cache, bytes: await readAll(opened.body), info: read.info };
 }
 
 /** A client PUT of `data`. */

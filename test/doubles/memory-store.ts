@@ -10,7 +10,7 @@ import { S3Error, errors } from "../../src/s3/errors.js";
 import { describeObject } from "../../src/store/object-info.js";
 import { compareKeys, isWellFormedKey } from "../../src/store/fs/key-order.js";
 import type {
-  BucketInfo, BucketUsage, ByteRange, CachedEntry, Checksum, ChunkInfo, ChunkKey, ListCachedOptions, ListOptions,
+  BucketInfo, BucketUsage, ByteRange, CachedEntry, Checksum, ChunkInfo, ChunkKey, ChunkVersion, ListCachedOptions, ListOptions,
   ListUploadsOptions, NewObject, ObjectInfo, PartInfo, StagedData, Store, UploadInfo, UsageOptions,
 } from "../../src/store/types.js";
 
@@ -258,7 +258,16 @@ export class MemoryStore implements Store {
     this.buckets.get(chunk.bucket)?.objects.get(chunk.key)?.chunks.delete(chunkId(chunk));
   }
 
+  async chunksIn(version: ChunkVersion, range: ByteRange): Promise<ChunkInfo[]> {
+    this.count("chunksIn");
+    const [first, last] = [Math.floor(range.start / version.chunkSize), Math.floor(range.end / version.chunkSize)];
+    const chunks = [...(this.buckets.get(version.bucket)?.objects.get(version.key)?.chunks.values() ?? [])].map((chunk) => chunk.info)
+      .filter((chunk) => chunk.etag === version.etag && chunk.chunkSize === version.chunkSize && chunk.index >= first && chunk.index <= last);
+    return chunks.map((chunk) => ({ ...chunk })).sort((a, b) => a.index - b.index);
+  }
+
   async listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]> {
+    this.count("listChunks");
     const chunks = [...(this.buckets.get(bucket)?.objects.get(key)?.chunks.values() ?? [])];
     return chunks.filter((chunk) => chunk.info.etag === etag).map((chunk) => ({ ...chunk.info })).sort((a, b) => a.index - b.index);
   }

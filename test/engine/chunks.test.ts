@@ -4,12 +4,21 @@
 import { describe, expect, it } from "vitest";
 import type { Engine } from "../../src/engine/engine.js";
 import type { ByteRange } from "../../src/store/types.js";
-import { bytesOf, CHUNK, engineOnDoubles, eventually, readAll } from "../doubles/engine.js";
+import { bytesOf, CHUNK, engineOnDoubles, eventually, getBytes, readAll } from "../doubles/engine.js";
+import type { MemoryStore } from "../doubles/memory-store.js";
 
-/** A ranged GET as the server makes it: the range is decided once the size is known. */
+/** A ranged GET as the server makes it: look up, then open the range (decided once the size is known). */
 async function getRange(engine: Engine, key: string, range: ByteRange) {
-  const read = await engine.getObject("remote", key, () => range);
-  return { cache: read.cache, info: read.info, bytes: await readAll(read.open(range)) };
+  const read = await engine.getObject("remote", key, { ranged: true });
+  const opened = await read.open(range);
+  return { cache: opened.cache, info: read.info, bytes: await readAll(opened.body) };
+}
+
+/** How many calls of each store method `run` made. */
+async function callsDuring(store: MemoryStore, run: () => Promise<unknown>): Promise<Record<string, number>> {
+  const before = { ...store.calls };
+  await run();
+  return Object.fromEntries(Object.entries(store.calls).map(([method, count]) => [method, count - (before[method] ?? 0)]).filter(([, count]) => count !== 0));
 }
 
 describe("chunks", () => {
@@ -87,10 +96,56 @@ describe("chunks", () => {
     const data = bytesOf(2 * CHUNK, 6);
     const object = remote.put("remote", "medium", data);
     const read = await engine.getObject("remote", "medium");
-    expect((await readAll(read.open())).equals(data)).toBe(true);
+    expect((await readAll((await read.open()).body)).equals(data)).toBe(true);
     const gets = remote.requests.filter((request) => request.method === "GET");
     expect(gets.map((request) => [request.range, request.ifMatch])).toEqual([[{ start: 0, end: CHUNK - 1 }, undefined], [{ start: CHUNK, end: 2 * CHUNK - 1 }, object.etag]]);
     expect(read.info.chunkSize).toBeUndefined();
     expect(await store.listChunks("remote", "medium", object.etag)).toEqual([]);
+  });
+
+  it("X-Cache comes from the chunks the opened range touches, looked up by range: a GET never lists the object's chunks", async () => {
+    const { engine, store, remote } = await engineOnDoubles();
+    const data = bytesOf(8 * CHUNK + 7, 8);
+    const object = remote.put("remote", "big", data);
+    await getRange(engine, "big", { start: 2 * CHUNK, end: 3 * CHUNK + 10 });
+    await eventually(async () => expect((await store.listChunks("remote", "big", object.etag)).map((chunk) => chunk.index)).toEqual([2, 3]));
+
+    const label = async (start: number, end: number) => {
+      const read = await getRange(engine, "big", { start, end });
+      expect(read.bytes.equals(data.subarray(start, end + 1))).toBe(true);
+      return read.cache;
+    };
+    const calls = await callsDuring(store, async () => {
+      expect(await label(2 * CHUNK, 4 * CHUNK - 1)).toBe("hit");
+      expect(await label(3 * CHUNK + 5, 3 * CHUNK + 5)).toBe("hit");
+      // one byte into chunk 4, which is not local
+      expect(await label(3 * CHUNK, 4 * CHUNK)).toBe("miss");
+    });
+    expect(calls.listChunks).toBeUndefined();
+    expect(calls.chunksIn).toBe(3);
+    // the whole object: chunks 0, 1 and 5-8 are missing
+    const whole = await callsDuring(store, async () => expect((await getBytes(engine, "remote", "big")).cache).toBe("miss"));
+    expect(whole.listChunks).toBeUndefined();
+  });
+
+  it("a ranged read of local chunks opens only the chunks it touches, found by its one lookup", async () => {
+    const { engine, store, remote } = await engineOnDoubles();
+    const data = bytesOf(6 * CHUNK, 9);
+    const object = remote.put("remote", "big", data);
+    expect((await getBytes(engine, "remote", "big")).bytes.equals(data)).toBe(true);
+    await eventually(async () => expect(await store.listChunks("remote", "big", object.etag)).toHaveLength(6));
+    const requests = remote.requests.length;
+
+    const range = { start: 4 * CHUNK - 100, end: 4 * CHUNK + 100 };
+    const calls = await callsDuring(store, async () => {
+      const read = await getRange(engine, "big", range);
+      expect(read.cache).toBe("hit");
+      expect(read.bytes.equals(data.subarray(range.start, range.end + 1))).toBe(true);
+    });
+    // chunks 3 and 4 are read; nothing is looked up chunk by chunk, nothing asked of the remote
+    expect(calls).toMatchObject({ chunksIn: 1, readChunk: 2 });
+    expect(calls.getChunk).toBeUndefined();
+    expect(calls.listChunks).toBeUndefined();
+    expect(remote.requests.length).toBe(requests);
   });
 });

@@ -17,7 +17,7 @@ describe("fills", () => {
     // let every reader reach the fill before the remote answers
     await new Promise((resolve) => setTimeout(resolve, 20));
     gate.open();
-    const bodies = await Promise.all((await Promise.all(reads)).map((read) => readAll(read.open())));
+    const bodies = await Promise.all((await Promise.all(reads)).map(async (read) => readAll((await read.open()).body)));
     for (const body of bodies) expect(body.equals(data)).toBe(true);
     // the first request asks for a chunk's worth, the rest is one more request of the same version
     expect(remote.count("GET")).toBe(2);
@@ -30,7 +30,7 @@ describe("fills", () => {
     const { engine, store, remote } = await engineOnDoubles();
     remote.put("remote", "liar", "these bytes", { etag: "0123456789abcdef0123456789abcdef" });
     const read = await engine.getObject("remote", "liar");
-    await expect(readAll(read.open())).rejects.toThrow(/do not match its ETag/);
+    await expect(readAll((await read.open()).body)).rejects.toThrow(/do not match its ETag/);
     // give a wrong commit the time to happen
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await store.headObject("remote", "liar")).toBeUndefined();
@@ -54,7 +54,7 @@ describe("fills", () => {
       if (request.method === "GET" && ++gets === 2) throw remote.health.failure("remote S3 at fake-remote answered HTTP 500");
     };
     const read = await engine.getObject("remote", "flaky");
-    await expect(readAll(read.open())).rejects.toMatchObject({ code: "ServiceUnavailable" });
+    await expect(readAll((await read.open()).body)).rejects.toMatchObject({ code: "ServiceUnavailable" });
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await store.headObject("remote", "flaky")).toBeUndefined();
     const again = await getBytes(engine, "remote", "flaky");

@@ -9,11 +9,11 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileSpansBody } from "../../src/server/send-file.js";
-import { ON_CORRUPT, type FileSpan } from "../../src/store/types.js";
+import { ON_CORRUPT, REST_AFTER_CORRUPT, type FileSpan } from "../../src/store/types.js";
 import { BlockCrcs, CorruptBlockError, type BlockCheck } from "../../src/block-crc.js";
 import { S3Error } from "../../src/s3/errors.js";
 
@@ -35,9 +35,9 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Serves one response made of `spans`; resolves with the owner stream once the server is listening. */
-async function serveSpans(spans: FileSpan[], length: number, reported: Error[] = []) {
+async function serveSpans(spans: FileSpan[], length: number, reported: Error[] = [], rest?: (offset: number) => Readable) {
   const owner = new PassThrough();
-  Object.assign(owner, { [ON_CORRUPT]: async (error: Error) => void reported.push(error) });
+  Object.assign(owner, { [ON_CORRUPT]: async (error: Error) => void reported.push(error) }, rest && { [REST_AFTER_CORRUPT]: rest });
   const destroyed = new Promise<void>((resolve) => owner.once("close", () => resolve()));
   const server = http.createServer((_req, res) => {
     res.writeHead(200, { "content-length": String(length) });
@@ -158,6 +158,51 @@ describe("fileSpansBody", () => {
     expect((failure as S3Error).message).toMatch("b/k");
     expect(reported).toHaveLength(1);
     expect(owner.destroyed).toBe(true);
+  });
+
+  it("a block failing its CRC after the headers, on a stream that knows where its bytes come from again (chunks), goes on from there", async () => {
+    const wrong = checkOf(dataB);
+    wrong.crcs[2] = (wrong.crcs[2]! + 1) >>> 0;
+    const expected = Buffer.concat([dataA.subarray(5), dataB]);
+    const offsets: number[] = [];
+    const rest = (offset: number) => {
+      offsets.push(offset);
+      return Readable.from([expected.subarray(offset)]);
+    };
+    const reported: Error[] = [];
+    const spans: FileSpan[] = [{ path: fileA, start: 5, end: dataA.length - 1, check: checkOf(dataA) }, { path: fileB, start: 0, end: dataB.length - 1, check: wrong }];
+    const served = await serveSpans(spans, expected.length, reported, rest);
+    try {
+      const { body, error } = await readAll(await get(served.port));
+      expect(error).toBeUndefined();
+      expect(body.equals(expected)).toBe(true);
+      // everything before the bad block went out from the files, the rest from the stream
+      expect(offsets).toEqual([dataA.length - 5 + 2 * MiB]);
+      await served.destroyed;
+      expect(reported).toEqual([]);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it("a first block failing its CRC, on such a stream, sends the whole body from it instead of an error", async () => {
+    const wrong = checkOf(dataA);
+    wrong.crcs[0] = (wrong.crcs[0]! + 1) >>> 0;
+    const offsets: number[] = [];
+    const rest = (offset: number) => {
+      offsets.push(offset);
+      return Readable.from([dataA.subarray(100 + offset)]);
+    };
+    const served = await serveSpans([{ path: fileA, start: 100, end: dataA.length - 1, check: wrong }], dataA.length - 100, [], rest);
+    try {
+      const { body, error } = await readAll(await get(served.port));
+      expect(error).toBeUndefined();
+      expect(body.equals(dataA.subarray(100))).toBe(true);
+      expect(offsets).toEqual([0]);
+      await served.destroyed;
+    } finally {
+      await served.close();
+    }
   });
 });
 

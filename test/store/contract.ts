@@ -239,8 +239,21 @@ export function storeContract(setup: ContractSetup): void {
     expect(got).toMatchObject({ ...chunk, size: 10, crc32: "AAAAAA==" });
     expect((await readAll(store.readChunk(got!))).toString()).toBe("0123456789");
     expect((await store.listChunks(bucket, "large", remote.etag)).map((c) => [c.index, c.size, c.crc32])).toEqual([[0, 10, "AAAAAA=="], [2, 5, "q83vEg=="]]);
+    // a read's lookup: only the present chunks overlapping the byte range, of that version and chunk size
+    const version = { bucket, key: "large", etag: remote.etag, chunkSize: 10 };
+    const indexesIn = async (start: number, end: number, of = version) => (await store.chunksIn(of, { start, end })).map((c) => c.index);
+    expect((await store.chunksIn(version, { start: 0, end: 24 })).map((c) => [c.index, c.size, c.crc32])).toEqual([[0, 10, "AAAAAA=="], [2, 5, "q83vEg=="]]);
+    expect(await indexesIn(10, 19)).toEqual([]);
+    expect(await indexesIn(5, 12)).toEqual([0]);
+    expect(await indexesIn(19, 20)).toEqual([2]);
+    expect(await indexesIn(9, 9)).toEqual([0]);
+    expect(await indexesIn(0, 24, { ...version, etag: "another-version" })).toEqual([]);
+    expect(await indexesIn(0, 24, { ...version, chunkSize: 5 })).toEqual([]);
+    const [fromRange] = await store.chunksIn(version, { start: 20, end: 24 });
+    expect((await readAll(store.readChunk(fromRange!))).toString()).toBe("tail!");
     await store.deleteChunk({ ...chunk, index: 2 });
     expect(await store.getChunk({ ...chunk, index: 2 })).toBeUndefined();
+    expect(await indexesIn(0, 24)).toEqual([0]);
     await put(store, bucket, "large", "client data");
     expect(await store.listChunks(bucket, "large", remote.etag)).toEqual([]);
     await expect(readAll(store.readChunk(got!))).rejects.toMatchObject({ code: "NoSuchKey" });

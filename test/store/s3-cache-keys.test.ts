@@ -2,7 +2,7 @@
 // tier key must come back out unchanged, whatever the object key, ETag or checksum.
 import { describe, expect, it } from "vitest";
 import {
-  absentKey, bucketPrefixes, chunkDir, chunkFromTierKey, chunkOwnerHash, chunkPrefix, chunkTierKey, chunkVersionPrefix, fitsTier,
+  absentKey, bucketPrefixes, checksumFromHeader, checksumHeaderValue, chunkFromTierKey, chunkOwnerHash, chunkPrefix, chunkTierKey, chunkVersionPrefix, fitsTier,
   hashKey, parsePartMarker, partDir, partMarkerKey, partsPrefix, storableKey, tombstoneKey, tombstonePrefix, uploadMarker,
 } from "../../src/store/s3/cache-keys.js";
 import type { Checksum, ChunkKey } from "../../src/store/types.js";
@@ -22,31 +22,34 @@ const awkwardKeys = [
 const awkwardEtags = ["d41d8cd98f00b204e9800998ecf8427e", "abc-12", 'quoted"etag/with/slash', "ü/😀", ""];
 
 describe("cache-bucket key codec", () => {
-  it("chunk keys round-trip every field, whatever the object key and ETag", () => {
-    const stored = new Date(1_700_000_000_000);
+  it("chunk keys round-trip every field, whatever the object key and ETag; checksums round-trip through their header", () => {
     for (const key of awkwardKeys) {
       for (const etag of awkwardEtags) {
         const chunk: ChunkKey = { bucket: "bkt", key, etag, chunkSize: 8 * 1024 * 1024, index: 123 };
-        for (const crc32 of ["AAAAAA==", "z/+Q9w==", "not base64 / ü"]) {
-          const tierKey = chunkTierKey(chunk, crc32);
-          expect(tierKey.startsWith(chunkDir(chunk))).toBe(true);
-          expect(tierKey.startsWith(chunkVersionPrefix("bkt", key, etag))).toBe(true);
-          expect(tierKey.startsWith(chunkPrefix("bkt", key))).toBe(true);
-          // seven segments, whatever "/" the key, ETag or checksum hold
-          expect(tierKey.split("/")).toHaveLength(7);
-          expect(chunkOwnerHash(tierKey)).toBe(hashKey(key));
-          expect(fitsTier(tierKey)).toBe(true);
-          expect(chunkFromTierKey("bkt", key, tierKey, 42, stored)).toEqual({ ...chunk, size: 42, crc32, lastAccess: stored });
-        }
+        const tierKey = chunkTierKey(chunk);
+        expect(tierKey.startsWith(chunkVersionPrefix("bkt", key, etag))).toBe(true);
+        expect(tierKey.startsWith(chunkPrefix("bkt", key))).toBe(true);
+        // six segments, whatever "/" the key or ETag hold
+        expect(tierKey.split("/")).toHaveLength(6);
+        expect(chunkOwnerHash(tierKey)).toBe(hashKey(key));
+        expect(fitsTier(tierKey)).toBe(true);
+        expect(chunkFromTierKey("bkt", key, tierKey)).toEqual(chunk);
+        // the earlier layout (checksum as a seventh segment) is not read as a chunk
+        expect(chunkFromTierKey("bkt", key, `${tierKey}/AAAAAA`)).toBeUndefined();
       }
+    }
+    for (const crc32 of ["AAAAAA==", "1048576:z/+Q9w==", "not base64 / ü"]) {
+      const value = checksumHeaderValue(crc32);
+      expect(value).toMatch(/^[A-Za-z0-9_-]*$/);
+      expect(checksumFromHeader(value)).toBe(crc32);
     }
   });
 
   it("chunk indexes and sizes are padded so the tier lists them in numeric order", () => {
     const base = { bucket: "b", key: "k", etag: "e", chunkSize: 1 };
-    const dirs = [0, 1, 9, 10, 100, 12_345_678].map((index) => chunkDir({ ...base, index }));
-    expect([...dirs].sort()).toEqual(dirs);
-    const sizes = [1, 1024, 1024 ** 3].map((chunkSize) => chunkDir({ ...base, chunkSize, index: 0 }));
+    const keys = [0, 1, 9, 10, 100, 12_345_678].map((index) => chunkTierKey({ ...base, index }));
+    expect([...keys].sort()).toEqual(keys);
+    const sizes = [1, 1024, 1024 ** 3].map((chunkSize) => chunkTierKey({ ...base, chunkSize, index: 0 }));
     expect([...sizes].sort()).toEqual(sizes);
   });
 
@@ -99,7 +102,7 @@ describe("cache-bucket key codec", () => {
 
   it("a bucket's prefixes cover its tombstones, absent markers and chunks, and no other bucket's", () => {
     const prefixes = bucketPrefixes("bkt");
-    for (const tierKey of [tombstoneKey("bkt", "k"), absentKey("bkt", "k"), chunkTierKey({ bucket: "bkt", key: "k", etag: "e", chunkSize: 1, index: 0 }, "c")]) {
+    for (const tierKey of [tombstoneKey("bkt", "k"), absentKey("bkt", "k"), chunkTierKey({ bucket: "bkt", key: "k", etag: "e", chunkSize: 1, index: 0 })]) {
       expect(prefixes.some((prefix) => tierKey.startsWith(prefix))).toBe(true);
     }
     expect(prefixes.some((prefix) => tombstoneKey("bkt2", "k").startsWith(prefix))).toBe(false);

@@ -74,7 +74,7 @@ export const uploadPartCopy: Handler = async (context) => {
   const checksum = checksumAlgorithm && createChecksum(checksumAlgorithm);
   const data = digestTap(md5, checksum);
   // pipeline, not pipe: a failing source must fail the part, not leave it waiting
-  pipeline(found.open(range), data, () => undefined);
+  pipeline((await found.open(range)).body, data, () => undefined);
   const part = await context.engine.multipart.uploadPart(bucketOf(context), keyOf(context), uploadIdOf(context), partNumberOf(context), data, () => ({
     etag: md5.digest("hex"),
     ...(checksum && checksumAlgorithm && { checksum: { algorithm: checksumAlgorithm, value: checksum.digest().toString("base64"), type: "FULL_OBJECT" as const } }),

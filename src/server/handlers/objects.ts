@@ -6,9 +6,9 @@ import { validateKey } from "../../s3/names.js";
 import { decodePayload, planPayload } from "../../s3/payload.js";
 import { contentRange, parseRange, partRange } from "../../s3/range.js";
 import { copyObjectResultXml, deleteResultXml, emptyTaggingXml, parseDeleteObjects } from "../../s3/xml.js";
-import type { ObjectRead, Precondition } from "../../engine/engine.js";
+import type { Precondition } from "../../engine/engine.js";
 import { parseCopySource, parsePartNumber } from "../../s3/route.js";
-import type { ByteRange, ObjectInfo } from "../../store/types.js";
+import type { ObjectInfo } from "../../store/types.js";
 import { bucketOf, header, keyOf, queryParam, type Handler, type S3Context } from "../context.js";
 import { xmlResponse, type S3Response } from "../respond.js";
 import { payloadHeaders, readSmallBody } from "./body.js";
@@ -17,31 +17,29 @@ export const getObject: Handler = (context) => readObject(context, true);
 export const headObject: Handler = (context) => readObject(context, false);
 
 /**
- * GET and HEAD. A GET goes through engine.getObject (a miss starts streaming
- * from the remote); a HEAD only needs metadata and never downloads a body.
+ * GET and HEAD. A GET is two steps: engine.getObject finds the object (a miss
+ * starts streaming from the remote), the range is decided here once its size is
+ * known (after the conditions), then open(range) opens just that range and says
+ * hit or miss. A HEAD only needs metadata and never downloads a body.
  */
 async function readObject(context: S3Context, isGet: boolean): Promise<S3Response> {
   const bucket = bucketOf(context);
   const key = keyOf(context);
   const partParam = queryParam(context, "partNumber");
   const partNumber = partParam === undefined ? undefined : parsePartNumber(partParam);
-  const rangeOf = (info: ObjectInfo): ByteRange | undefined => partNumber !== undefined
-    ? partRange(info.partSizes, partNumber, info.size)
-    : parseRange(header(context, "range"), info.size);
-  const ranged = partNumber !== undefined || header(context, "range") !== undefined;
-  const found: { info: ObjectInfo; cache?: string; open?: ObjectRead["open"] } = isGet
-    ? await context.engine.getObject(bucket, key, ranged ? rangeOf : undefined)
+  const rangeHeader = header(context, "range");
+  const found = isGet
+    ? await context.engine.getObject(bucket, key, { ranged: partNumber !== undefined || rangeHeader !== undefined })
     : await context.engine.statObject(bucket, key);
   const info = found.info;
   checkReadConditions(context.headers, { etag: info.etag, lastModified: info.lastModified });
-  const range = rangeOf(info);
+  const range = partNumber !== undefined ? partRange(info.partSizes, partNumber, info.size) : parseRange(rangeHeader, info.size);
   const wholeObject = range === undefined || (partNumber !== undefined && !info.partSizes);
   const headers = objectResponseHeaders(info, {
     partNumber,
     checksum: wholeObject && header(context, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED",
   });
   applyResponseOverrides(headers, context.target.query);
-  if (found.cache) headers["x-cache"] = found.cache;
   let status = 200;
   if (range) {
     status = 206;
@@ -49,8 +47,10 @@ async function readObject(context: S3Context, isGet: boolean): Promise<S3Respons
   }
   const length = range ? range.end - range.start + 1 : info.size;
   headers["content-length"] = String(length);
-  if (!found.open || length === 0) return { status, headers };
-  return { status, headers, body: found.open(range) };
+  const opened = "open" in found ? await found.open(range) : { cache: found.cache, body: undefined };
+  if (opened.cache) headers["x-cache"] = opened.cache;
+  if (length === 0) opened.body?.destroy();
+  return { status, headers, body: length === 0 ? undefined : opened.body };
 }
 
 /** Tags are not stored: every object has an empty tag set (and tagging on upload is refused, not dropped). */

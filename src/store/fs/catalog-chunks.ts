@@ -1,7 +1,7 @@
 // Chunks of large remote objects: the chunks table, whose rows live only while
 // their manifest (an object row) does. Writing or reading a chunk also marks its
 // manifest used, so these run on the Catalog's connection and transactions.
-import type { ChunkInfo, ChunkKey } from "../types.js";
+import type { ByteRange, ChunkInfo, ChunkKey, ChunkVersion } from "../types.js";
 import type { BlobRef } from "./blobs.js";
 import { CHUNK_COLUMNS, CHUNK_KEY, chunkKeyParams, toChunkInfo, type CatalogScope, type ChunkRow } from "./catalog-rows.js";
 
@@ -79,6 +79,15 @@ export function deleteChunk(c: CatalogScope, chunk: ChunkKey): string[] {
 export function listChunks(c: CatalogScope, bucket: string, key: string, etag: string): ChunkInfo[] {
   // Only one chunk size can be stored per version (the manifest's), so this is index order.
   const rows = c.sql<ChunkRow>(`SELECT ${CHUNK_COLUMNS} FROM chunks WHERE bucket = ? AND key = ? AND etag = ? ORDER BY chunk_size, idx`).all(bucket, key, etag);
+  return rows.map(toChunkInfo);
+}
+
+/** The chunks of `version` overlapping `range`: one range scan of the primary key. */
+export function chunksIn(c: CatalogScope, version: ChunkVersion, range: ByteRange): ChunkInfo[] {
+  const first = Math.floor(range.start / version.chunkSize);
+  const last = Math.floor(range.end / version.chunkSize);
+  const rows = c.sql<ChunkRow>(`SELECT ${CHUNK_COLUMNS} FROM chunks WHERE bucket = ? AND key = ? AND etag = ? AND chunk_size = ? AND idx BETWEEN ? AND ? ORDER BY idx`)
+    .all(version.bucket, version.key, version.etag, version.chunkSize, first, last);
   return rows.map(toChunkInfo);
 }
 

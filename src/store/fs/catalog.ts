@@ -7,7 +7,7 @@
 import Database from "./sqlite.js";
 import { join } from "node:path";
 import { errors, S3Error } from "../../s3/errors.js";
-import type { BucketInfo, BucketUsage, CachedEntry, ChunkInfo, ChunkKey, ListCachedOptions, ListUploadsOptions, ObjectInfo, PartInfo, UploadInfo, UsageOptions } from "../types.js";
+import type { BucketInfo, BucketUsage, ByteRange, CachedEntry, ChunkInfo, ChunkKey, ChunkVersion, ListCachedOptions, ListUploadsOptions, ObjectInfo, PartInfo, UploadInfo, UsageOptions } from "../types.js";
 import type { BlobRef } from "./blobs.js";
 import { keyRange, type KeyRange } from "./key-order.js";
 import { migrate } from "./catalog-schema.js";
@@ -326,6 +326,10 @@ export class Catalog {
   /** Returns the dead blob ids. */
   deleteChunk(chunk: ChunkKey): string[] {
     return chunks.deleteChunk(this.scope, chunk);
+  }
+
+  chunksIn(version: ChunkVersion, range: ByteRange): ChunkInfo[] {
+    return chunks.chunksIn(this.scope, version, range);
   }
 
   listChunks(bucket: string, key: string, etag: string): ChunkInfo[] {

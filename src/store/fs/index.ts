@@ -16,6 +16,7 @@ import type {
   Checksum,
   ChunkInfo,
   ChunkKey,
+  ChunkVersion,
   ListCachedOptions,
   ListOptions,
   ListUploadsOptions,
@@ -27,6 +28,7 @@ import type {
   UploadInfo,
   UsageOptions,
 } from "../types.js";
+import type { BlockCheck } from "../../block-crc.js";
 import { describeObject } from "../object-info.js";
 import { BlobFiles } from "./blobs.js";
 import { Catalog } from "./catalog.js";
@@ -243,14 +245,18 @@ export class FsStore implements Store {
    * Streams the chunk's blob, pinned like readObject's. If the chunk was deleted or
    * rewritten with other bytes since `chunk` was read, the stream errors with NoSuchKey.
    */
-  readChunk(chunk: ChunkInfo, range?: ByteRange): Readable {
+  readChunk(chunk: ChunkInfo, range?: ByteRange, check?: BlockCheck): Readable {
     const blob = this.catalog.touchChunk(chunk, Date.now());
     if (blob === undefined) return failingStream(errors.noSuchKey(chunk.key));
-    return this.files.read([blob], range ?? { start: 0, end: blob.size - 1 }, chunk.key);
+    return this.files.read([blob], range ?? { start: 0, end: blob.size - 1 }, chunk.key, check ? [check] : []);
   }
 
   async deleteChunk(chunk: ChunkKey): Promise<void> {
     this.files.remove(this.catalog.deleteChunk(chunk));
+  }
+
+  async chunksIn(version: ChunkVersion, range: ByteRange): Promise<ChunkInfo[]> {
+    return this.catalog.chunksIn(version, range);
   }
 
   async listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]> {

@@ -1,11 +1,14 @@
 // Cache accounting and eviction for `status` and the evictor: full scans of the
 // tier (slow on big buckets; nothing else keeps counts on a shared tier).
 import type { BucketUsage, CachedEntry, ChunkInfo, ListCachedOptions, ObjectInfo, UsageOptions } from "../types.js";
-import { chunkOwnerHash, chunksOfBucket, hashKey } from "./cache-keys.js";
-import { chunkFromListing, type Chunks } from "./chunks.js";
+import { chunkFromTierKey, chunkOwnerHash, chunksOfBucket, hashKey } from "./cache-keys.js";
+import type { Chunks } from "./chunks.js";
 import type { Markers } from "./markers.js";
 import type { Objects } from "./objects.js";
 import { mapLimited, PARALLEL_HEADS, type Tier } from "./tier.js";
+
+/** a chunk as a listing shows it: no checksums (those are in its metadata) */
+type ListedChunk = Omit<ChunkInfo, "crc32">;
 
 export class Accounting {
   constructor(
@@ -98,8 +101,8 @@ export class Accounting {
     return this.bucketNames();
   }
 
-  /** Every object under prefix (HEADed) and the chunks of the manifests among them. */
-  private async scan(bucket: string, prefix: string): Promise<{ objects: { info: ObjectInfo; stored: Date }[]; chunks: ChunkInfo[] }> {
+  /** Every object under prefix (HEADed) and the chunks of the manifests among them (from the listing: no checksums). */
+  private async scan(bucket: string, prefix: string): Promise<{ objects: { info: ObjectInfo; stored: Date }[]; chunks: ListedChunk[] }> {
     const listed = await this.tier.listAllKeys(bucket, prefix);
     const heads = await mapLimited(listed, PARALLEL_HEADS, async (entry) => {
       const info = await this.tier.headObject(bucket, entry.key);
@@ -107,12 +110,12 @@ export class Accounting {
     });
     const objects = heads.filter((entry): entry is { info: ObjectInfo; stored: Date } => entry !== undefined);
     const manifests = new Map(objects.filter(({ info }) => info.chunkSize !== undefined).map(({ info }) => [hashKey(info.key), info]));
-    const chunks: ChunkInfo[] = [];
+    const chunks: ListedChunk[] = [];
     for (const entry of await this.tier.listAllKeys(this.tier.cache, chunksOfBucket(bucket))) {
       const manifest = manifests.get(chunkOwnerHash(entry.key));
       if (manifest === undefined) continue;
-      const chunk = chunkFromListing(bucket, manifest.key, entry);
-      if (chunk.etag === manifest.etag && chunk.chunkSize === manifest.chunkSize) chunks.push(chunk);
+      const chunk = chunkFromTierKey(bucket, manifest.key, entry.key);
+      if (chunk?.etag === manifest.etag && chunk.chunkSize === manifest.chunkSize) chunks.push({ ...chunk, size: entry.size, lastAccess: entry.stored });
     }
     return { objects, chunks };
   }

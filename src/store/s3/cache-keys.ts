@@ -4,20 +4,15 @@
 // Cache bucket layout:
 //   tombstones/<bucket>/<key>                                   zero bytes
 //   absent/<bucket>/<sha256(key)>                               zero bytes, x-amz-meta-s3o-absent-until: a remote 404 (negative cache)
-//   chunks/<bucket>/<sha256(key)>/<etag>/<chunkSize>/<index>/<crc32>   the chunk's bytes
+//   chunks/<bucket>/<sha256(key)>/<etag>/<chunkSize>/<index>  the chunk's bytes, x-amz-meta-s3o-chunk-crc32: its checksums
 //   uploads/<sha256(uploadId)>                                  JSON: the UploadInfo
 //   uploads/<sha256(uploadId)>/<partNumber>/<etag>[/<alg>/<type>/<value>]   zero bytes: a part's own ETag/checksum
 import { createHash } from "node:crypto";
 import { errors } from "../../s3/errors.js";
-import type { Checksum, ChecksumAlgorithm, ChunkInfo, ChunkKey } from "../types.js";
+import type { Checksum, ChecksumAlgorithm, ChunkKey } from "../types.js";
 
 export function hashKey(key: string): string {
   return createHash("sha256").update(key).digest("hex");
-}
-
-/** The chunk's checksum text (opaque to the store) as one key segment. */
-export function checksumInKey(crc32: string): string {
-  return Buffer.from(crc32, "utf8").toString("base64url");
 }
 
 /** Hashed: a marker must fit the tier's key limit whatever the key's length. */
@@ -65,13 +60,23 @@ export function chunkVersionPrefix(bucket: string, key: string, etag: string): s
   return `${chunkPrefix(bucket, key)}${encodeURIComponent(etag)}/`;
 }
 
-/** Everything of one chunk but its CRC32, which ends the tier key. */
-export function chunkDir(chunk: ChunkKey): string {
-  return `${chunkVersionPrefix(chunk.bucket, chunk.key, chunk.etag)}${String(chunk.chunkSize).padStart(12, "0")}/${String(chunk.index).padStart(10, "0")}/`;
+/**
+ * A chunk's tier key: its whole identity, so a read HEADs or GETs exactly the
+ * chunks it needs (no listing). Its checksums travel as metadata (CHUNK_CHECKSUM_HEADER).
+ */
+export function chunkTierKey(chunk: ChunkKey): string {
+  return `${chunkVersionPrefix(chunk.bucket, chunk.key, chunk.etag)}${String(chunk.chunkSize).padStart(12, "0")}/${String(chunk.index).padStart(10, "0")}`;
 }
 
-export function chunkTierKey(chunk: ChunkKey, crc32: string): string {
-  return `${chunkDir(chunk)}${checksumInKey(crc32)}`;
+/** The metadata header carrying a chunk's checksum text (opaque to the store, base64url so any text survives). */
+export const CHUNK_CHECKSUM_HEADER = "x-amz-meta-s3o-chunk-crc32";
+
+export function checksumHeaderValue(crc32: string): string {
+  return Buffer.from(crc32, "utf8").toString("base64url");
+}
+
+export function checksumFromHeader(value: string): string {
+  return Buffer.from(value, "base64url").toString("utf8");
 }
 
 /** The sha256 of the object key in a chunk's tier key: matches hashKey(manifest key). */
@@ -79,18 +84,16 @@ export function chunkOwnerHash(tierKey: string): string {
   return tierKey.split("/")[2]!;
 }
 
-/** A chunk's facts from its tier key (the object key itself is hashed there, so the caller names it). */
-export function chunkFromTierKey(bucket: string, key: string, tierKey: string, size: number, stored: Date): ChunkInfo {
-  const [, , , etag, chunkSize, index, crc32] = tierKey.split("/");
-  return {
-    bucket, key,
-    etag: decodeURIComponent(etag!),
-    chunkSize: Number(chunkSize),
-    index: Number(index),
-    size,
-    crc32: Buffer.from(crc32!, "base64url").toString("utf8"),
-    lastAccess: stored,
-  };
+/**
+ * A chunk's identity from its tier key (the object key itself is hashed there, so
+ * the caller names it). undefined for a key of the earlier layout, which kept the
+ * checksum as a seventh segment: such chunks are never read, and go with their manifest.
+ */
+export function chunkFromTierKey(bucket: string, key: string, tierKey: string): ChunkKey | undefined {
+  const segments = tierKey.split("/");
+  if (segments.length !== 6) return undefined;
+  const [, , , etag, chunkSize, index] = segments;
+  return { bucket, key, etag: decodeURIComponent(etag!), chunkSize: Number(chunkSize), index: Number(index) };
 }
 
 export function uploadMarker(uploadId: string): string {

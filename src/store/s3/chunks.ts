@@ -1,16 +1,15 @@
 // Chunks of large remote objects: each chunk is one object in the cache bucket,
-// its whole identity (version, chunk size, index, CRC32) in its key (cache-keys.ts).
+// named by its whole identity (version, chunk size, index: cache-keys.ts), its
+// checksums in its metadata. A read HEADs or GETs the chunks it needs by name;
+// only warm, verify and accounting list them.
 import type { Readable } from "node:stream";
+import type { Dispatcher } from "undici";
 import { errors } from "../../s3/errors.js";
-import type { ByteRange, ChunkInfo, ChunkKey, StagedData } from "../types.js";
-import { chunkDir, chunkFromTierKey, chunkPrefix, chunkTierKey, chunkVersionPrefix } from "./cache-keys.js";
+import type { ByteRange, ChunkInfo, ChunkKey, ChunkVersion, StagedData } from "../types.js";
+import { CHUNK_CHECKSUM_HEADER, checksumFromHeader, checksumHeaderValue, chunkFromTierKey, chunkPrefix, chunkTierKey, chunkVersionPrefix } from "./cache-keys.js";
 import { openedOnFirstRead } from "./lazy-body.js";
 import { readSpan, removeAll, type Staging, type StagedFile } from "./staging.js";
-import { dropBody, type ListedObject, type Tier } from "./tier.js";
-
-export function chunkFromListing(bucket: string, key: string, entry: ListedObject): ChunkInfo {
-  return chunkFromTierKey(bucket, key, entry.key, entry.size, entry.stored);
-}
+import { dropBody, mapLimited, PARALLEL_HEADS, type Tier } from "./tier.js";
 
 export class Chunks {
   constructor(
@@ -28,24 +27,44 @@ export class Chunks {
       if (!Number.isSafeInteger(chunk.index) || chunk.index < 0 || expected <= 0 || file.size !== expected) {
         throw new Error(`chunk ${chunk.index} of ${chunk.bucket}/${chunk.key} (${manifest.size} bytes in chunks of ${chunk.chunkSize}) cannot hold ${file.size} bytes`);
       }
-      const earlier = await this.tier.listAllKeys(this.tier.cache, chunkDir(chunk));
-      const tierKey = chunkTierKey(chunk, crc32);
-      await this.tier.putBody(this.tier.cache, tierKey, {}, readSpan([file], 0, file.size), file.size);
-      await this.tier.deleteCacheKeys(earlier.filter((entry) => entry.key !== tierKey));
+      // one name per chunk: a new copy replaces the old one in the same PUT
+      const headers = { [CHUNK_CHECKSUM_HEADER]: checksumHeaderValue(crc32) };
+      await this.tier.putBody(this.tier.cache, chunkTierKey(chunk), headers, readSpan([file], 0, file.size), file.size);
       return true;
     } finally {
       await removeAll([file]);
     }
   }
 
+  /** One HEAD. A chunk object without its checksums (not written by us) counts as absent. */
   async getChunk(chunk: ChunkKey): Promise<ChunkInfo | undefined> {
-    const [found] = await this.tier.listTier(this.tier.cache, chunkDir(chunk), undefined, 1);
-    return found && chunkFromListing(chunk.bucket, chunk.key, found);
+    const key = chunkTierKey(chunk);
+    const response = await this.tier.http.send({ method: "HEAD", bucket: this.tier.cache, key });
+    response.body.resume();
+    if (response.statusCode === 404) return undefined;
+    if (response.statusCode !== 200) throw await this.tier.failure(response, `HEAD chunk ${chunk.index} of ${chunk.bucket}/${chunk.key}`, this.tier.cache, key);
+    const checksums = header(response, CHUNK_CHECKSUM_HEADER);
+    if (checksums === undefined) return undefined;
+    const { bucket, key: objectKey, etag, chunkSize, index } = chunk;
+    return {
+      bucket, key: objectKey, etag, chunkSize, index,
+      size: Number(header(response, "content-length") ?? 0),
+      crc32: checksumFromHeader(checksums),
+      lastAccess: new Date(header(response, "last-modified") ?? 0),
+    };
+  }
+
+  /** A HEAD per chunk the range touches, in parallel. */
+  async chunksIn(version: ChunkVersion, range: ByteRange): Promise<ChunkInfo[]> {
+    const first = Math.floor(range.start / version.chunkSize);
+    const indexes = Array.from({ length: Math.floor(range.end / version.chunkSize) - first + 1 }, (_, n) => first + n);
+    const found = await mapLimited(indexes, PARALLEL_HEADS, (index) => this.getChunk({ ...version, index }));
+    return found.filter((chunk) => chunk !== undefined);
   }
 
   /** No access tracking on a shared tier: lastAccess stays the chunk's write time. */
   readChunk(chunk: ChunkInfo, range?: ByteRange): Readable {
-    const key = chunkTierKey(chunk, chunk.crc32);
+    const key = chunkTierKey(chunk);
     const tier = this.tier;
     const wanted = range ?? { start: 0, end: chunk.size - 1 };
     return openedOnFirstRead(async () => {
@@ -56,7 +75,9 @@ export class Chunks {
         throw errors.noSuchKey(chunk.key);
       }
       if (response.statusCode !== 200 && response.statusCode !== 206) throw await tier.failure(response, `GET chunk ${chunk.index} of ${chunk.bucket}/${chunk.key}`, tier.cache, key);
-      if (Number(response.headers["content-length"]) !== wanted.end - wanted.start + 1) {
+      // rewritten with other bytes since `chunk` was looked up: as if gone
+      const rewritten = header(response, CHUNK_CHECKSUM_HEADER) !== checksumHeaderValue(chunk.crc32);
+      if (rewritten || Number(response.headers["content-length"]) !== wanted.end - wanted.start + 1) {
         dropBody(response);
         throw errors.noSuchKey(chunk.key);
       }
@@ -65,16 +86,24 @@ export class Chunks {
   }
 
   async deleteChunk(chunk: ChunkKey): Promise<void> {
-    await this.tier.deleteCachePrefix(chunkDir(chunk));
+    await this.tier.deleteKey(this.tier.cache, chunkTierKey(chunk));
   }
 
+  /** A listing, then a HEAD per chunk for its checksums. */
   async listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]> {
     const listed = await this.tier.listAllKeys(this.tier.cache, chunkVersionPrefix(bucket, key, etag));
-    return listed.map((entry) => chunkFromListing(bucket, key, entry));
+    const keys = listed.map((entry) => chunkFromTierKey(bucket, key, entry.key)).filter((chunk) => chunk !== undefined);
+    const found = await mapLimited(keys, PARALLEL_HEADS, (chunk) => this.getChunk(chunk));
+    return found.filter((chunk) => chunk !== undefined);
   }
 
   /** Every chunk of every version of bucket/key. */
   async deleteAllOf(bucket: string, key: string): Promise<void> {
     await this.tier.deleteCachePrefix(chunkPrefix(bucket, key));
   }
+}
+
+function header(response: Dispatcher.ResponseData, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }

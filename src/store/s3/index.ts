@@ -15,7 +15,7 @@ import type { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { UpstreamClient } from "../../upstream/client.js";
 import type {
-  BucketInfo, BucketUsage, ByteRange, CachedEntry, Checksum, ChunkInfo, ChunkKey, ListCachedOptions, ListOptions, ListUploadsOptions,
+  BucketInfo, BucketUsage, ByteRange, CachedEntry, Checksum, ChunkInfo, ChunkKey, ChunkVersion, ListCachedOptions, ListOptions, ListUploadsOptions,
   NewObject, ObjectInfo, PartInfo, StagedData, Store, UploadInfo, UsageOptions,
 } from "../types.js";
 import { Accounting } from "./accounting.js";
@@ -140,6 +140,7 @@ export class S3Store implements Store {
   getChunk(chunk: ChunkKey): Promise<ChunkInfo | undefined> { return this.chunks.getChunk(chunk); }
   readChunk(chunk: ChunkInfo, range?: ByteRange): Readable { return this.chunks.readChunk(chunk, range); }
   deleteChunk(chunk: ChunkKey): Promise<void> { return this.chunks.deleteChunk(chunk); }
+  chunksIn(version: ChunkVersion, range: ByteRange): Promise<ChunkInfo[]> { return this.chunks.chunksIn(version, range); }
   listChunks(bucket: string, key: string, etag: string): Promise<ChunkInfo[]> { return this.chunks.listChunks(bucket, key, etag); }
 
   // ---- accounting and eviction
