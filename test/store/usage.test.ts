@@ -351,7 +351,7 @@ describe("upgrade from catalog version 2", () => {
     await store.close();
 
     const db = new Database(join(dir, "catalog.db"));
-    db.exec("DROP TRIGGER blob_checks_follow_refs; DROP TABLE blob_checks; DROP INDEX objects_by_access; DROP INDEX chunks_by_access; ALTER TABLE objects DROP COLUMN last_access; ALTER TABLE blob_refs DROP COLUMN size; PRAGMA user_version = 2;");
+    db.exec("DROP TRIGGER blob_checks_follow_refs; DROP TABLE blob_checks; DROP INDEX objects_by_access; DROP INDEX chunks_by_access; ALTER TABLE objects DROP COLUMN last_access; ALTER TABLE blob_refs DROP COLUMN size; ALTER TABLE uploads DROP COLUMN checksum_type; PRAGMA user_version = 2;");
     db.close();
 
     const upgraded = await openFsStore(dir);
