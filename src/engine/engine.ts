@@ -16,6 +16,7 @@ import { RecentCompletions } from "./completions.js";
 import type { ChunkStats } from "./chunks.js";
 import { DiskSpace, type DiskFullStats } from "./disk-space.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
+import { pinnedRemote } from "./pinned.js";
 import type { RemoteApi } from "./remote.js";
 
 export type { ObjectRead };
@@ -88,7 +89,7 @@ export class Engine {
   static async create(store: Store, options: EngineOptions, remote?: RemoteApi): Promise<Engine> {
     // the real remote loads the AWS SDK (about 2 s of imports): only when a remote is configured
     const real = !remote && options.remote ? new (await import("./remote.js")).Remote(options.remote) : undefined;
-    const engine = new Engine(store, options, remote ?? real);
+    const engine = new Engine(store, options, await pinnedRemote(store, options, remote ?? real));
     await engine.overlay?.start();
     return engine;
   }
