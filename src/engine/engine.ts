@@ -16,6 +16,7 @@ import { RecentCompletions } from "./completions.js";
 import type { ChunkStats } from "./chunks.js";
 import { DiskSpace, type DiskFullStats } from "./disk-space.js";
 import { Overlay, type CacheStatus, type ObjectRead } from "./overlay.js";
+import { AsOfRemote } from "./as-of.js";
 import { pinnedRemote } from "./pinned.js";
 import type { RemoteApi } from "./remote.js";
 
@@ -89,7 +90,9 @@ export class Engine {
   static async create(store: Store, options: EngineOptions, remote?: RemoteApi): Promise<Engine> {
     // the real remote loads the AWS SDK (about 2 s of imports): only when a remote is configured
     const real = !remote && options.remote ? new (await import("./remote.js")).Remote(options.remote) : undefined;
-    const engine = new Engine(store, options, await pinnedRemote(store, options, remote ?? real));
+    const base = remote ?? real;
+    const asOf = base && options.remoteAsOf ? new AsOfRemote(base, options.remoteAsOf) : base;
+    const engine = new Engine(store, options, await pinnedRemote(store, options, asOf));
     await engine.overlay?.start();
     return engine;
   }

@@ -11,7 +11,8 @@ import { compareKeys } from "../store/fs/key-order.js";
 import type { ObjectStore, OverlayMarkers } from "../store/types.js";
 import type { OverlaySettings } from "../config.js";
 import { compareEntries, escapeKey, readLockfile, type LockEntry } from "./lockfile.js";
-import { firstBytes, type ReadOptions, type RemoteApi, type RemoteObject, type RemoteRead, type VersionPage } from "./remote.js";
+import { ForwardingRemote } from "./forwarding-remote.js";
+import type { ReadOptions, RemoteApi, RemoteObject, RemoteRead } from "./remote.js";
 
 export interface LockSettings {
   entries: LockEntry[];
@@ -19,12 +20,13 @@ export interface LockSettings {
   strict: boolean;
 }
 
-export class PinnedRemote implements RemoteApi {
+export class PinnedRemote extends ForwardingRemote {
   private readonly locked = new Map<string, LockEntry>();
   /** per bucket, the locked keys in S3 order (listings merge them in) */
   private readonly byBucket = new Map<string, LockEntry[]>();
 
-  constructor(private readonly inner: RemoteApi, readonly lock: LockSettings) {
+  constructor(inner: RemoteApi, readonly lock: LockSettings) {
+    super(inner);
     for (const entry of [...lock.entries].sort(compareEntries)) {
       this.locked.set(id(entry.bucket, entry.key), entry);
       let keys = this.byBucket.get(entry.bucket);
@@ -33,28 +35,12 @@ export class PinnedRemote implements RemoteApi {
     }
   }
 
-  get health() {
-    return this.inner.health;
-  }
-
   /** The locked version of bucket/key, if the lock names it. */
   entry(bucket: string, key: string): LockEntry | undefined {
     return this.locked.get(id(bucket, key));
   }
 
-  overlays(localBucket: string): boolean {
-    return this.inner.overlays(localBucket);
-  }
-
-  mappedBuckets(): string[] {
-    return this.inner.mappedBuckets();
-  }
-
-  bucketExists(bucket: string): Promise<boolean> {
-    return this.inner.bucketExists(bucket);
-  }
-
-  async head(bucket: string, key: string, options: Pick<ReadOptions, "versionId"> = {}): Promise<RemoteObject | undefined> {
+  override async head(bucket: string, key: string, options: Pick<ReadOptions, "versionId"> = {}): Promise<RemoteObject | undefined> {
     const entry = this.pinned(bucket, key);
     if (!entry) return this.inner.head(bucket, key, options);
     const found = await this.inner.head(bucket, key, { versionId: entry.versionId });
@@ -62,7 +48,7 @@ export class PinnedRemote implements RemoteApi {
     return found;
   }
 
-  async get(bucket: string, key: string, options: ReadOptions = {}): Promise<RemoteRead | undefined> {
+  override async get(bucket: string, key: string, options: ReadOptions = {}): Promise<RemoteRead | undefined> {
     const entry = this.pinned(bucket, key);
     if (!entry) return this.inner.get(bucket, key, options);
     // a caller's If-Match for another ETag cannot hold for the locked version
@@ -78,16 +64,12 @@ export class PinnedRemote implements RemoteApi {
     return read;
   }
 
-  getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
-    return firstBytes(this, bucket, key, count);
-  }
-
   /**
    * The remote's listing with locked keys as locked (also those it no longer
    * has) and, strict, only those. Pages until `limit` entries or the end, so a
    * short page still means the end of the listing.
    */
-  async list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]> {
+  override async list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]> {
     const limit = Math.min(options.limit, 1000);
     const prefix = options.prefix ?? "";
     const merged: RemoteObject[] = [];
@@ -105,14 +87,6 @@ export class PinnedRemote implements RemoteApi {
       after = last;
     }
     return merged.slice(0, limit);
-  }
-
-  listVersions(bucket: string, options: { prefix?: string; keyMarker?: string; versionIdMarker?: string; limit: number }): Promise<VersionPage> {
-    return this.inner.listVersions(bucket, options);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 
   /** The lock's entry for the key; throws for a key outside a strict lock. */
