@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
 import { formatLockfile, type LockEntry } from "../../src/engine/lockfile.js";
+import { PinnedRemote } from "../../src/engine/pinned.js";
 import { FakeRemote } from "../doubles/fake-remote.js";
 import { bytesOf, CHUNK, engineOnDoubles, eventually, getBytes } from "../doubles/engine.js";
 
@@ -94,6 +95,16 @@ describe("pinned reads (S3_OVERLAY_LOCK)", () => {
     expect(first.contents.map(({ key }) => key)).toEqual(["a"]);
     const second = await engine.listObjects("remote", { prefix: "", delimiter: "", maxKeys: 1000, after: first.last });
     expect(second.contents.map(({ key }) => key)).toEqual(["big"]);
+  });
+
+  it("strict listings page past full remote pages of unlocked keys, so a short page still means the end", async () => {
+    const { remote, entries } = await lockedRemote();
+    for (const key of ["0a", "0b", "0c", "b0"]) remote.put("remote", key, "unlocked");
+    const pinned = new PinnedRemote(remote, { entries, strict: true });
+    expect((await pinned.list("remote", { limit: 2 })).map((object) => object.key)).toEqual(["a", "big"]);
+    expect((await pinned.list("remote", { limit: 1, startAfter: "a" })).map((object) => object.key)).toEqual(["big"]);
+    const loose = new PinnedRemote(remote, { entries, strict: false });
+    expect((await loose.list("remote", { limit: 2, startAfter: "0b" })).map((object) => object.key)).toEqual(["0c", "a"]);
   });
 
   it("a cached copy of another version is dropped when the engine starts with the lock", async () => {
