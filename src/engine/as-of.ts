@@ -4,6 +4,7 @@
 // yet, means the key is absent. Reads fetch that version by its ID, so the
 // overlay caches it like any other version. A key's version at a past time does
 // not change, so the answer is remembered (bounded).
+import { compareKeys } from "../store/fs/key-order.js";
 import { ForwardingRemote } from "./forwarding-remote.js";
 import type { ReadOptions, RemoteApi, RemoteObject, RemoteRead, RemoteVersion, VersionPage } from "./remote.js";
 
@@ -38,6 +39,8 @@ export class AsOfRemote extends ForwardingRemote {
       const page = await this.inner.listVersions(bucket, { prefix: options.prefix, ...marker, limit: 1000 });
       // versions come newest first within a key: the first one old enough decides the key
       for (const version of page.versions) {
+        // RGW answers a KeyMarker with that key's versions too (AWS starts after it)
+        if (options.startAfter !== undefined && compareKeys(version.key, options.startAfter) <= 0) continue;
         if (version.key !== current) [current, decided] = [version.key, false];
         if (decided || version.lastModified > this.asOf) continue;
         decided = true;
