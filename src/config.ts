@@ -46,6 +46,10 @@ export interface OverlaySettings {
   chunkSize: number;
   /** chunks a sequential reader fetches ahead, in parallel */
   maxInflightChunks: number;
+  /** pin the remote to the versions in this lockfile (src/engine/pinned.ts); strict: refuse keys outside it */
+  lock?: { file: string; strict: boolean };
+  /** read the remote as it was at this time (src/engine/as-of.ts) */
+  remoteAsOf?: Date;
 }
 
 export interface ServeConfig extends OverlaySettings {
@@ -208,6 +212,7 @@ export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConf
     negativeTtlMs: parseDuration(pick(flags, env, "negative-ttl", "S3_OVERLAY_NEGATIVE_TTL", "30s")!),
     revalidateMs: parseRevalidate(pick(flags, env, "revalidate", "S3_OVERLAY_REVALIDATE", "never")!),
     ...loadChunking(flags, env),
+    ...loadPinning(flags, env),
     host: parseHost(pick(flags, env, "host", "S3_OVERLAY_HOST", "127.0.0.1")!),
     port: parsePort(pick(flags, env, "port", "S3_OVERLAY_PORT", "8000")!),
     dataDir: path.resolve(nonEmpty(pick(flags, env, "data-dir", "S3_OVERLAY_DATA_DIR", "./.s3-overlay")!)),
@@ -229,6 +234,26 @@ export function loadServeConfig(flags: Flags, env: Env = process.env): ServeConf
       ? { token: pick(flags, env, "metrics-token", "S3_OVERLAY_METRICS_TOKEN")?.value }
       : undefined,
   };
+}
+
+function loadPinning(flags: Flags, env: Env): Pick<OverlaySettings, "lock" | "remoteAsOf"> {
+  const file = pick(flags, env, "lock", "S3_OVERLAY_LOCK");
+  const strict = pick(flags, env, "lock-strict", "S3_OVERLAY_LOCK_STRICT", "false")!;
+  const asOf = pick(flags, env, "remote-as-of", "S3_OVERLAY_REMOTE_AS_OF");
+  const settings: Pick<OverlaySettings, "lock" | "remoteAsOf"> = {};
+  if (file) settings.lock = { file: path.resolve(nonEmpty(file)), strict: parseBoolean(strict) };
+  else if (parseBoolean(strict)) throw new ConfigError(`${strict.origin} needs a lockfile: set S3_OVERLAY_LOCK (--lock) too`);
+  if (asOf) settings.remoteAsOf = parseTimestamp(asOf);
+  return settings;
+}
+
+/** An ISO 8601 time with a date, e.g. 2024-05-01T12:00:00Z (a zone-less time is UTC). */
+function parseTimestamp(source: Source): Date {
+  const text = source.value.trim();
+  const zoned = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/.test(text) ? `${text}${text.includes("T") ? "Z" : "T00:00:00Z"}` : text;
+  const time = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(zoned) ? Date.parse(zoned) : Number.NaN;
+  if (Number.isNaN(time)) throw invalid(source, "must be an ISO 8601 time like 2024-05-01T12:00:00Z");
+  return new Date(time);
 }
 
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;

@@ -5,6 +5,7 @@
 import { ConfigError, loadEvictSettings, loadWarmSettings, parseCacheTarget, type Env, type Flags } from "../config.js";
 import type { ChangesRequest } from "../engine/changes.js";
 import type { EvictRequest } from "../engine/evict.js";
+import type { LockEntry } from "../engine/lockfile.js";
 import type { StatusRequest } from "../engine/status.js";
 import type { VerifyRequest } from "../engine/verify.js";
 import { globToRegExp, type WarmRequest } from "../engine/warm.js";
@@ -40,6 +41,8 @@ export interface WarmArguments {
   manifest?: string[];
   include?: string[];
   exclude?: string[];
+  /** the entries of a --locked lockfile */
+  locked?: LockEntry[];
 }
 
 export function warmRequest(args: WarmArguments, flags: Flags, env: Env = process.env): WarmRequest {
@@ -68,5 +71,7 @@ export function warmRequest(args: WarmArguments, flags: Flags, env: Env = proces
     concurrency: settings.concurrency,
     ...(settings.chunks === undefined ? {} : { chunks: settings.chunks }),
     dryRun: settings.dryRun,
+    lock: flags.lock !== undefined && flags.lock !== false,
+    ...(args.locked === undefined ? {} : { locked: args.locked }),
   };
 }

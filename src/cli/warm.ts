@@ -2,10 +2,12 @@
 // Progress on stderr; the summary on stdout (one JSON object with --json).
 // Exit 0 when everything asked for is cached, 1 when objects failed or the run
 // was interrupted, 2 for usage and configuration errors.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { ConfigError, loadServeConfig, loadWarmSettings, remoteBucketFor, type Flags } from "../config.js";
+import { formatLockfile, readLockfile, type LockEntry } from "../engine/lockfile.js";
 import { checkWarmScope, warm, type WarmEvent, type WarmRequest, type WarmSummary } from "../engine/warm.js";
 import { formatBytes, WarmProgress } from "./progress.js";
 import { warmRequest } from "./requests.js";
@@ -24,19 +26,23 @@ export function addWarmCommand(program: Command): void {
     .option("--concurrency <n>", "objects fetched at once (default 8)")
     .option("--chunks <spec>", "of objects above the chunk threshold, warm only these chunks: first, last, 0-3, -1, head:<size>, tail:<size> (comma-separated)")
     .option("--dry-run", "list what would be fetched and how many bytes; change nothing")
+    .option("--lock <file>", "write the lockfile of what was warmed: one line per object with its size, ETag and version ID")
+    .option("--locked <file>", "warm exactly the versions in this lockfile (under the targets, if any); a running serve must use the same --lock")
     .option("--json", "print the summary as one JSON object on stdout")
     .option("--progress-interval <duration>", "without a terminal, print a progress line this often (env S3_OVERLAY_PROGRESS_INTERVAL, default 5s)");
   addStoreOptions(command).action(async (targets: string[], options: Flags & { include?: string[]; exclude?: string[] }) => runWarm(targets, options));
 }
 
 async function runWarm(targets: string[], options: Flags & { include?: string[]; exclude?: string[] }): Promise<void> {
-  const { include, exclude, ...flags } = options;
-  const config = loadServeConfig(flags);
+  const { include, exclude, lock: lockOut, locked: lockIn, ...flags } = options;
+  // --locked pins the warm's own engine as serve --lock pins a serve's; --lock is where the new lockfile goes
+  const config = loadServeConfig(lockIn === undefined ? flags : { ...flags, lock: lockIn });
   if (!config.remote) throw new ConfigError("warm needs a remote: set S3_OVERLAY_REMOTE_ENDPOINT (or the other S3_OVERLAY_REMOTE_* settings) as for serve");
-  if (targets.length === 0 && flags.manifest === undefined) throw new ConfigError("warm needs a target (<bucket>[/<prefix>]) or --manifest <file>");
+  if (targets.length === 0 && flags.manifest === undefined && lockIn === undefined) throw new ConfigError("warm needs a target (<bucket>[/<prefix>]), --manifest <file> or --locked <file>");
   const manifest = flags.manifest === undefined ? undefined : readManifest(String(flags.manifest));
+  const locked = lockIn === undefined ? undefined : await readLockfile(path.resolve(String(lockIn)));
   // usage errors before any work
-  const request = warmRequest({ targets, include, exclude, manifest }, flags);
+  const request = warmRequest({ targets, include, exclude, manifest, locked }, { ...flags, lock: lockOut });
   const remote = config.remote;
   checkWarmScope(request, (bucket) => remoteBucketFor(remote, bucket) !== undefined);
   const progress = new WarmProgress(process.stderr.isTTY === true, loadWarmSettings(flags).progressIntervalMs);
@@ -48,22 +54,28 @@ async function runWarm(targets: string[], options: Flags & { include?: string[];
     abort.abort();
   };
   process.on("SIGINT", interrupt);
+  let lock: LockEntry[] | undefined;
+  const onEvent = (event: WarmEvent) => {
+    if (event.type === "lock") lock = event.entries;
+    progress.onEvent(event);
+  };
   let summary: WarmSummary;
   try {
     const access = await openCache(config);
     if ("engine" in access) {
       try {
-        summary = await warm(access.engine, request, progress.onEvent, abort.signal);
+        summary = await warm(access.engine, request, onEvent, abort.signal);
       } finally {
         await access.engine.close();
       }
     } else {
-      summary = await warmThroughServer(access.serverUrl, config, request, progress.onEvent, abort.signal);
+      summary = await warmThroughServer(access.serverUrl, config, request, onEvent, abort.signal);
     }
   } finally {
     progress.stop();
     process.off("SIGINT", interrupt);
   }
+  if (lockOut !== undefined && lock) writeFileSync(String(lockOut), formatLockfile(lock));
   report(summary, flags.json === true);
   process.exitCode = summary.failed.length > 0 || summary.interrupted ? 1 : 0;
 }

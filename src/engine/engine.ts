@@ -16,6 +16,8 @@ import type { ChunkStats } from "./chunks.js";
 import { DiskSpace, type DiskFullStats } from "./disk-space.js";
 import { Overlay, type CacheStatus, type ObjectRead, type OpenedRead } from "./overlay.js";
 import { Reads, type LookupOptions, type ReadCounts } from "./reads.js";
+import { AsOfRemote } from "./as-of.js";
+import { pinnedRemote } from "./pinned.js";
 import type { RemoteApi } from "./remote.js";
 
 export type { LookupOptions, ObjectRead, OpenedRead };
@@ -80,7 +82,9 @@ export class Engine {
   static async create(store: Store, options: EngineOptions, remote?: RemoteApi): Promise<Engine> {
     // the real remote loads the AWS SDK (about 2 s of imports): only when a remote is configured
     const real = !remote && options.remote ? new (await import("./remote.js")).Remote(options.remote) : undefined;
-    const engine = new Engine(store, options, remote ?? real);
+    const base = remote ?? real;
+    const asOf = base && options.remoteAsOf ? new AsOfRemote(base, options.remoteAsOf) : base;
+    const engine = new Engine(store, options, await pinnedRemote(store, options, asOf));
     await engine.overlay?.start();
     return engine;
   }

@@ -2,7 +2,7 @@
 // addressing, timeouts, retries, error mapping: src/upstream/). Data (GET/HEAD)
 // goes over its signed plain HTTP; listings use its SDK client. Nothing here can write.
 import type { Readable } from "node:stream";
-import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { ListObjectVersionsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { Dispatcher } from "undici";
 import { remoteBucketFor, type RemoteSettings } from "../config.js";
@@ -12,6 +12,7 @@ import { unquoteEtag } from "../s3/signer.js";
 import { isTimeout, noAnswer, seconds } from "../s3/timeouts.js";
 import type { S3Object } from "../s3/model.js";
 import type { ByteRange, ContentHeaders } from "../store/types.js";
+import { compareKeys } from "../store/fs/key-order.js";
 import { UpstreamClient } from "../upstream/client.js";
 import { RemoteHealth } from "./remote-health.js";
 
@@ -22,6 +23,25 @@ import { RemoteHealth } from "./remote-health.js";
  */
 export interface RemoteObject extends Omit<S3Object, "bucket" | "checksum" | "partSizes"> {
   partsCount?: number;
+  /** the remote's x-amz-version-id; undefined when it is not versioned ("null") or did not say */
+  versionId?: string;
+}
+
+/** One entry of ListObjectVersions: an object version, or a delete marker (deleteMarker, size 0, no ETag). */
+export interface RemoteVersion {
+  key: string;
+  versionId: string;
+  isLatest: boolean;
+  lastModified: Date;
+  deleteMarker: boolean;
+  size: number;
+  etag: string;
+}
+
+export interface VersionPage {
+  versions: RemoteVersion[];
+  /** where the next page starts; undefined on the last page */
+  next?: { keyMarker: string; versionIdMarker?: string };
 }
 
 export interface RemoteRead {
@@ -35,6 +55,8 @@ export interface ReadOptions {
   range?: ByteRange;
   /** fail with 412 PreconditionFailed unless the object still has this ETag */
   ifMatch?: string;
+  /** read this version (a versioned remote) instead of the current one */
+  versionId?: string;
 }
 
 /**
@@ -45,11 +67,13 @@ export interface RemoteApi {
   readonly health: RemoteHealth;
   overlays(localBucket: string): boolean;
   mappedBuckets(): string[];
-  head(bucket: string, key: string): Promise<RemoteObject | undefined>;
+  head(bucket: string, key: string, options?: Pick<ReadOptions, "versionId">): Promise<RemoteObject | undefined>;
   get(bucket: string, key: string, options?: ReadOptions): Promise<RemoteRead | undefined>;
   getFirstBytes(bucket: string, key: string, count: number): Promise<RemoteRead | undefined>;
   bucketExists(bucket: string): Promise<boolean>;
   list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]>;
+  /** ListObjectVersions: versions newest first within a key, keys in S3 order */
+  listVersions(bucket: string, options: { prefix?: string; keyMarker?: string; versionIdMarker?: string; limit: number }): Promise<VersionPage>;
   close(): Promise<void>;
 }
 
@@ -106,8 +130,8 @@ export class Remote implements RemoteApi {
   }
 
   /** undefined when the remote has no such object (or bucket). */
-  async head(bucket: string, key: string): Promise<RemoteObject | undefined> {
-    const response = await this.send("HEAD", bucket, key, {});
+  async head(bucket: string, key: string, options: Pick<ReadOptions, "versionId"> = {}): Promise<RemoteObject | undefined> {
+    const response = await this.send("HEAD", bucket, key, {}, options.versionId);
     response.body.resume();
     if (response.statusCode === 404) return undefined;
     await this.expectOk(response, "HEAD", bucket, key);
@@ -119,7 +143,7 @@ export class Remote implements RemoteApi {
     const headers: Record<string, string> = {};
     if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end}`;
     if (options.ifMatch) headers["if-match"] = `"${options.ifMatch}"`;
-    const response = await this.send("GET", bucket, key, headers);
+    const response = await this.send("GET", bucket, key, headers, options.versionId);
     if (response.statusCode === 404) {
       response.body.resume();
       return undefined;
@@ -146,35 +170,10 @@ export class Remote implements RemoteApi {
 
   /** Up to `limit` objects with keys > startAfter under prefix, in S3 order. */
   async list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]> {
-    const remoteBucket = this.bucketFor(bucket);
-    // silence fails an attempt; the deadline (just above what the attempts can take) bounds a remote that answers a byte at a time
-    const deadline = new AbortController();
-    const deadlineMs = RETRIES * this.settings.timeoutMs + 1000;
-    const timer = setTimeout(() => deadline.abort(), deadlineMs);
-    let output;
-    try {
-      output = await this.sdk.send(new ListObjectsV2Command({
-        Bucket: remoteBucket,
-        Prefix: options.prefix || undefined,
-        StartAfter: options.startAfter,
-        MaxKeys: Math.min(options.limit, 1000),
-      }), { abortSignal: deadline.signal });
-    } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404) return [];
-      const problem = deadline.signal.aborted
-        ? `did not answer within ${seconds(deadlineMs)} (ListObjectsV2 on ${bucket})`
-        : this.listingProblem(error, status, bucket);
-      throw this.health.failure(`${this.http.who} ${problem}`, status === 403 ? "AccessDenied" : "ServiceUnavailable");
-    } finally {
-      clearTimeout(timer);
-    }
-    // the SDK reads any XML (or none) without complaint: an HTML error page from a proxy would list as empty
-    if (output.Name === undefined && output.IsTruncated === undefined) {
-      throw this.health.failure(`${this.http.who} ${unparsable(bucket, "it has none of its fields")}`);
-    }
-    this.health.ok();
-    return (output.Contents ?? []).map((entry) => ({
+    const output = await this.listing(bucket, "ListObjectsV2", (Bucket, abortSignal) => this.sdk.send(new ListObjectsV2Command({
+      Bucket, Prefix: options.prefix || undefined, StartAfter: options.startAfter, MaxKeys: Math.min(options.limit, 1000),
+    }), { abortSignal }));
+    return (output?.Contents ?? []).map((entry) => ({
       key: entry.Key!,
       size: entry.Size ?? 0,
       etag: unquoteEtag(entry.ETag ?? ""),
@@ -184,17 +183,64 @@ export class Remote implements RemoteApi {
     }));
   }
 
+  /** A page of ListObjectVersions: every version and delete marker under prefix after the markers. */
+  async listVersions(bucket: string, options: { prefix?: string; keyMarker?: string; versionIdMarker?: string; limit: number }): Promise<VersionPage> {
+    const output = await this.listing(bucket, "ListObjectVersions", (Bucket, abortSignal) => this.sdk.send(new ListObjectVersionsCommand({
+      Bucket, Prefix: options.prefix || undefined, KeyMarker: options.keyMarker, VersionIdMarker: options.versionIdMarker, MaxKeys: Math.min(options.limit, 1000),
+    }), { abortSignal }));
+    if (!output) return { versions: [] };
+    const entry = (deleteMarker: boolean) => (item: { Key?: string; VersionId?: string; IsLatest?: boolean; LastModified?: Date; Size?: number; ETag?: string }): RemoteVersion => ({
+      key: item.Key!, versionId: item.VersionId ?? "null", isLatest: item.IsLatest === true, lastModified: item.LastModified ?? new Date(0),
+      deleteMarker, size: item.Size ?? 0, etag: unquoteEtag(item.ETag ?? ""),
+    });
+    // the answer holds versions and markers in two lists; S3 order is key, then newest first
+    const versions = [...(output.Versions ?? []).map(entry(false)), ...(output.DeleteMarkers ?? []).map(entry(true))]
+      .sort((a, b) => compareKeys(a.key, b.key) || b.lastModified.getTime() - a.lastModified.getTime());
+    const next = output.IsTruncated && output.NextKeyMarker !== undefined
+      ? { keyMarker: output.NextKeyMarker, versionIdMarker: output.NextVersionIdMarker }
+      : undefined;
+    return { versions, next };
+  }
+
+  /** One listing call with its deadline and error mapping; undefined for a bucket the remote does not have. */
+  private async listing<T extends { Name?: string; IsTruncated?: boolean }>(bucket: string, operation: ListOperation, run: (remoteBucket: string, signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
+    const remoteBucket = this.bucketFor(bucket);
+    // silence fails an attempt; the deadline (just above what the attempts can take) bounds a remote that answers a byte at a time
+    const deadline = new AbortController();
+    const deadlineMs = RETRIES * this.settings.timeoutMs + 1000;
+    const timer = setTimeout(() => deadline.abort(), deadlineMs);
+    let output: T;
+    try {
+      output = await run(remoteBucket, deadline.signal);
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) return undefined;
+      const problem = deadline.signal.aborted
+        ? `did not answer within ${seconds(deadlineMs)} (${operation} on ${bucket})`
+        : this.listingProblem(error, status, bucket, operation);
+      throw this.health.failure(`${this.http.who} ${problem}`, status === 403 ? "AccessDenied" : "ServiceUnavailable");
+    } finally {
+      clearTimeout(timer);
+    }
+    // the SDK reads any XML (or none) without complaint: an HTML error page from a proxy would list as empty
+    if (output.Name === undefined && output.IsTruncated === undefined) {
+      throw this.health.failure(`${this.http.who} ${unparsable(bucket, operation, "it has none of its fields")}`);
+    }
+    this.health.ok();
+    return output;
+  }
+
   /** Why a listing failed, for "remote S3 at <host> <problem>". */
-  private listingProblem(error: unknown, status: number | undefined, bucket: string): string {
+  private listingProblem(error: unknown, status: number | undefined, bucket: string, operation: ListOperation): string {
     const err = error as { name?: string; message?: string };
-    if (status === 403) return `denied ListObjectsV2 on ${bucket} (${err.name ?? "AccessDenied"}): check the remote credentials`;
+    if (status === 403) return `denied ${operation} on ${bucket} (${err.name ?? "AccessDenied"}): check the remote credentials`;
     if (status === undefined) {
-      return `${noAnswer(error, this.settings.timeoutMs)} (ListObjectsV2 on ${bucket}${isTimeout(error) ? `, ${RETRIES} attempts` : ""})`;
+      return `${noAnswer(error, this.settings.timeoutMs)} (${operation} on ${bucket}${isTimeout(error) ? `, ${RETRIES} attempts` : ""})`;
     }
     // a 2xx the SDK could not parse: say so, not "answered Error"
-    if (status < 300) return unparsable(bucket, firstLine(err.message));
+    if (status < 300) return unparsable(bucket, operation, firstLine(err.message));
     const code = err.name && !["Error", "Unknown", "UnknownError"].includes(err.name) ? err.name : `HTTP ${status}`;
-    return `answered ${code} to ListObjectsV2 on ${bucket}`;
+    return `answered ${code} to ${operation} on ${bucket}`;
   }
 
   close(): Promise<void> {
@@ -203,8 +249,9 @@ export class Remote implements RemoteApi {
   }
 
   /** One signed GET or HEAD of a bucket the configuration lends the remote to. */
-  private send(method: "GET" | "HEAD", bucket: string, key: string | undefined, headers: Record<string, string>): Promise<Dispatcher.ResponseData> {
-    return this.http.send({ method, bucket: this.bucketFor(bucket), key, headers });
+  private send(method: "GET" | "HEAD", bucket: string, key: string | undefined, headers: Record<string, string>, versionId?: string): Promise<Dispatcher.ResponseData> {
+    const query = versionId === undefined ? undefined : { versionId };
+    return this.http.send({ method, bucket: this.bucketFor(bucket), key, headers, query });
   }
 
   /** Throws the S3 error a client should see for a non-2xx remote answer. */
@@ -244,6 +291,7 @@ function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["header
     if (value !== undefined) contentHeaders[field] = value;
   }
   const parts = one("x-amz-mp-parts-count");
+  const versionId = one("x-amz-version-id");
   return {
     key,
     size: total,
@@ -252,11 +300,15 @@ function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["header
     headers: contentHeaders,
     userMetadata,
     partsCount: parts ? Number(parts) : undefined,
+    ...(versionId && versionId !== "null" ? { versionId } : {}),
   };
 }
 
-function unparsable(bucket: string, why: string): string {
-  return `answered ListObjectsV2 on ${bucket} with something that could not be parsed as a ListBucketResult (${why})`;
+type ListOperation = "ListObjectsV2" | "ListObjectVersions";
+
+function unparsable(bucket: string, operation: ListOperation, why: string): string {
+  const result = operation === "ListObjectsV2" ? "ListBucketResult" : "ListVersionsResult";
+  return `answered ${operation} on ${bucket} with something that could not be parsed as a ${result} (${why})`;
 }
 
 function firstLine(text: string | undefined): string {

@@ -6,7 +6,9 @@ import picomatch from "picomatch";
 import { ConfigError, type CacheTarget, type ChunkPick } from "../config.js";
 import type { ObjectInfo } from "../store/types.js";
 import type { Engine } from "./engine.js";
+import type { LockEntry } from "./lockfile.js";
 import type { RemoteObject } from "./remote.js";
+import { lockedCandidates, lockOfWarm, type WarmCandidate } from "./warm-lock.js";
 
 /** A warm as asked for by the CLI or the admin API. */
 export interface WarmRequest {
@@ -20,6 +22,10 @@ export interface WarmRequest {
   concurrency: number;
   chunks?: ChunkPick[];
   dryRun: boolean;
+  /** report the lock of what was warmed (a "lock" event before the summary): warm --lock */
+  lock: boolean;
+  /** warm exactly these locked versions (under the targets, if any) instead of listing: warm --locked */
+  locked?: LockEntry[];
 }
 
 export type WarmEvent =
@@ -27,6 +33,8 @@ export type WarmEvent =
   /** bytes just fetched (a chunk or an object) */
   | { type: "bytes"; bytes: number }
   | { type: "object"; bucket: string; key: string; bytes: number; error?: string }
+  /** with request.lock: the versions warmed, failures left out */
+  | { type: "lock"; entries: LockEntry[] }
   | { type: "summary"; summary: WarmSummary };
 
 export interface WarmSummary {
@@ -51,8 +59,8 @@ export interface WarmSummary {
 }
 
 /** Warm reaches only buckets that overlay the remote (the remote credentials serve no others). */
-export function checkWarmScope(request: Pick<WarmRequest, "targets" | "keys">, overlays: (bucket: string) => boolean): void {
-  const outside = [...request.targets, ...request.keys].map(({ bucket }) => bucket).find((bucket) => !overlays(bucket));
+export function checkWarmScope(request: Pick<WarmRequest, "targets" | "keys" | "locked">, overlays: (bucket: string) => boolean): void {
+  const outside = [...request.targets, ...request.keys, ...(request.locked ?? [])].map(({ bucket }) => bucket).find((bucket) => !overlays(bucket));
   if (outside !== undefined) throw new ConfigError(`bucket ${outside} does not overlay the remote: name it in S3_OVERLAY_BUCKET_MAPPING or S3_OVERLAY_REMOTE_BUCKETS`);
 }
 
@@ -81,10 +89,7 @@ export function selectChunks(picks: ChunkPick[] | undefined, size: number, chunk
   return [...chosen].sort((a, b) => a - b);
 }
 
-interface Candidate {
-  bucket: string;
-  object: RemoteObject;
-}
+type Candidate = WarmCandidate;
 
 /** One object to fetch: whole, or these chunks (`chunks` set for large objects). */
 interface Planned extends Candidate {
@@ -132,6 +137,10 @@ export async function warm(engine: Engine, request: WarmRequest, onEvent: (event
       }
     });
   }
+  if (request.lock && !request.dryRun) {
+    const targets = request.locked ? [] : request.targets;
+    onEvent({ type: "lock", entries: await lockOfWarm(engine, targets, candidates, summary.failed) });
+  }
   summary.interrupted = signal?.aborted ?? false;
   summary.elapsedMs = Date.now() - started;
   onEvent({ type: "summary", summary });
@@ -146,6 +155,7 @@ async function findCandidates(engine: Engine, request: WarmRequest, summary: War
   const exclude = request.exclude.map(globToRegExp);
   const wanted = (key: string) =>
     (include.length === 0 || include.some((glob) => glob.test(key))) && !exclude.some((glob) => glob.test(key));
+  if (request.locked) return lockedCandidates(engine, request.locked, request.targets, wanted);
   for (const target of request.targets) {
     for (let after: string | undefined; ;) {
       const page = await remote.list(target.bucket, { prefix: target.prefix, startAfter: after, limit: 1000 });

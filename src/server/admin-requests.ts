@@ -6,6 +6,7 @@
 import type { ChunkPick } from "../config.js";
 import type { ChangesRequest } from "../engine/changes.js";
 import type { EvictRequest } from "../engine/evict.js";
+import type { LockEntry } from "../engine/lockfile.js";
 import type { StatusRequest } from "../engine/status.js";
 import type { VerifyRequest } from "../engine/verify.js";
 import { globToRegExp, type WarmRequest } from "../engine/warm.js";
@@ -132,6 +133,8 @@ const REQUESTS: { [C in AdminCommand]: Check<AdminRequests[C]> } = {
     concurrency: (value, path) => (value === undefined ? 8 : integer(1, 256)(value, path)),
     chunks: optional(list(chunkPick)),
     dryRun: boolean(false),
+    lock: boolean(false),
+    locked: optional(list(object<LockEntry>({ bucket: bucketName, key: text, size: integer(0), etag: text, versionId: optional(text) }))),
   }),
   verify: object<VerifyRequest>({ scope, repair: boolean(false) }),
   diff: changes,

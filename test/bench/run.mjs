@@ -1,7 +1,7 @@
 // The benchmark suite (`npm run bench`): s3-overlay against baselines measured
 // in the same run, on the same disk. Prints one Markdown table and writes it to
 // tmp/bench/results.md.
-//   npm run bench -- [--only local|overlay|chunks|warm|tier] [--trials N] [--size-mb N]
+//   npm run bench -- [--only local|overlay|chunks|warm|tier|as-of] [--trials N] [--size-mb N]
 //     --only     run one group (default all)
 //     --trials   trials per comparison (default 5; big remote reads run at most 3)
 //     --size-mb  size of the big object in MiB (smaller for a quick check); defaults:
@@ -18,6 +18,7 @@ import { benchAgent } from "./lib/agent.mjs";
 import { makeFile } from "./lib/files.mjs";
 import { killAllStarted } from "./lib/processes.mjs";
 import { attempt, renderTable } from "./lib/report.mjs";
+import { benchAsOf } from "./as-of.mjs";
 import { benchChunks } from "./chunks.mjs";
 import { benchLocal } from "./local.mjs";
 import { benchOverlay } from "./overlay.mjs";
@@ -26,7 +27,7 @@ import { benchWarm } from "./warm.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BENCH_DIR = join(ROOT, "tmp", "bench");
-const GROUPS = ["local", "overlay", "chunks", "warm", "tier"];
+const GROUPS = ["local", "overlay", "chunks", "warm", "tier", "as-of"];
 const MiB = 2 ** 20;
 
 function parseOptions() {
@@ -93,6 +94,10 @@ try {
     console.error("serve on a Ceph RGW local tier (issue #5) ...");
     const tierOptions = { workDir: join(workDir, "tier"), bigFile, sizeBytes: options.sizeBytes, trials: options.trials };
     rows.push(...(await attempt("tier", () => benchTier(tierOptions))));
+  }
+  if (options.groups.includes("as-of")) {
+    console.error("listings with --remote-as-of against Ceph RGW (issue 15) ...");
+    rows.push(...(await attempt("as-of", () => benchAsOf({ workDir: join(workDir, "as-of"), trials: options.trials }))));
   }
 } finally {
   killAllStarted();

@@ -63,6 +63,9 @@ const SAMPLES: Record<string, string> = {
   S3_OVERLAY_LOCAL_TIMEOUT: "7s",
   S3_OVERLAY_TLS_CERT: "/etc/ssl/s3o.pem",
   S3_OVERLAY_TLS_KEY: "/etc/ssl/s3o.key",
+  S3_OVERLAY_LOCK: "/tmp/s3o-fixtures.lock",
+  S3_OVERLAY_LOCK_STRICT: "true",
+  S3_OVERLAY_REMOTE_AS_OF: "2024-05-01T12:00:00Z",
 };
 
 /** a remote that overlays one bucket, so that remote settings are valid on their own */
@@ -79,6 +82,7 @@ const CONTEXT: Record<string, Record<string, string>> = {
   S3_OVERLAY_LOCAL_TIMEOUT: { S3_OVERLAY_LOCAL_ENDPOINT: "http://127.0.0.1:9001" },
   S3_OVERLAY_TLS_CERT: { S3_OVERLAY_TLS_KEY: "/etc/ssl/s3o.key" },
   S3_OVERLAY_TLS_KEY: { S3_OVERLAY_TLS_CERT: "/etc/ssl/s3o.pem" },
+  S3_OVERLAY_LOCK_STRICT: { S3_OVERLAY_LOCK: "/tmp/s3o-fixtures.lock" },
 };
 
 /** the configuration without the row's setting: its context alone, or the base where the context is invalid alone */

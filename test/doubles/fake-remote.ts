@@ -6,11 +6,11 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { S3Error } from "../../src/s3/errors.js";
 import { compareKeys } from "../../src/store/fs/key-order.js";
-import { firstBytes, type ReadOptions, type RemoteApi, type RemoteObject, type RemoteRead } from "../../src/engine/remote.js";
+import { firstBytes, type ReadOptions, type RemoteApi, type RemoteObject, type RemoteRead, type RemoteVersion, type VersionPage } from "../../src/engine/remote.js";
 import { RemoteHealth } from "../../src/engine/remote-health.js";
 import type { ContentHeaders } from "../../src/store/types.js";
 
-export type RemoteMethod = "HEAD" | "GET" | "LIST" | "HEAD_BUCKET";
+export type RemoteMethod = "HEAD" | "GET" | "LIST" | "LIST_VERSIONS" | "HEAD_BUCKET";
 
 /** One request the engine made, as the remote saw it. */
 export interface RemoteRequest {
@@ -19,6 +19,7 @@ export interface RemoteRequest {
   key?: string;
   range?: { start: number; end: number };
   ifMatch?: string;
+  versionId?: string;
 }
 
 interface FakeObject {
@@ -27,6 +28,10 @@ interface FakeObject {
   lastModified: Date;
   headers: ContentHeaders;
   userMetadata: Record<string, string>;
+  /** "null" on an unversioned bucket */
+  versionId: string;
+  /** a delete marker of a versioned bucket: no bytes */
+  deleteMarker?: boolean;
 }
 
 export interface PutOptions {
@@ -47,11 +52,21 @@ export class FakeRemote implements RemoteApi {
   intercept: Interceptor | undefined;
   /** bytes per body chunk: small enough that a body arrives in pieces */
   pieceSize = 64 * 1024;
-  private readonly buckets = new Map<string, Map<string, FakeObject>>();
+  /** per bucket and key, its versions newest first (one "null" version unless versioned) */
+  private readonly buckets = new Map<string, Map<string, FakeObject[]>>();
+  /** buckets with versioning enabled: a put adds a version, a remove a delete marker */
+  private readonly versioned = new Set<string>();
+  private versionCounter = 0;
 
   /** `mapped`: local buckets that overlay this remote (same names); each exists on the remote. */
   constructor(private readonly mapped: string[] = ["remote"]) {
     for (const bucket of mapped) this.buckets.set(bucket, new Map());
+  }
+
+  /** Turns versioning on for a bucket, as PutBucketVersioning Enabled does. */
+  enableVersioning(bucket: string): void {
+    this.bucketOf(bucket);
+    this.versioned.add(bucket);
   }
 
   put(bucket: string, key: string, data: Buffer | string, options: PutOptions = {}): RemoteObject {
@@ -62,13 +77,26 @@ export class FakeRemote implements RemoteApi {
       lastModified: options.lastModified ?? new Date("2024-01-02T03:04:05.000Z"),
       headers: options.headers ?? {},
       userMetadata: options.userMetadata ?? {},
+      versionId: this.nextVersionId(bucket),
     };
-    this.bucketOf(bucket).set(key, object);
+    this.addVersion(bucket, key, object);
     return describe(key, object);
   }
 
-  remove(bucket: string, key: string): void {
-    this.buckets.get(bucket)?.delete(key);
+  /** A DELETE: on a versioned bucket a delete marker (at `at`), else the object is gone. */
+  remove(bucket: string, key: string, at = new Date()): void {
+    if (!this.versioned.has(bucket)) {
+      this.buckets.get(bucket)?.delete(key);
+      return;
+    }
+    this.addVersion(bucket, key, { bytes: Buffer.alloc(0), etag: "", lastModified: at, headers: {}, userMetadata: {}, versionId: this.nextVersionId(bucket), deleteMarker: true });
+  }
+
+  /** A DELETE of one version: it is gone for good. */
+  removeVersion(bucket: string, key: string, versionId: string): void {
+    const versions = this.buckets.get(bucket)?.get(key)?.filter((version) => version.versionId !== versionId);
+    if (versions?.length) this.buckets.get(bucket)!.set(key, versions);
+    else this.buckets.get(bucket)?.delete(key);
   }
 
   /** Requests of one method (and key), for asserting what reached the remote. */
@@ -84,15 +112,15 @@ export class FakeRemote implements RemoteApi {
     return [...this.mapped];
   }
 
-  async head(bucket: string, key: string): Promise<RemoteObject | undefined> {
-    await this.request({ method: "HEAD", bucket, key });
-    const object = this.buckets.get(bucket)?.get(key);
+  async head(bucket: string, key: string, options: Pick<ReadOptions, "versionId"> = {}): Promise<RemoteObject | undefined> {
+    await this.request({ method: "HEAD", bucket, key, versionId: options.versionId });
+    const object = this.find(bucket, key, options.versionId);
     return object && describe(key, object);
   }
 
   async get(bucket: string, key: string, options: ReadOptions = {}): Promise<RemoteRead | undefined> {
-    await this.request({ method: "GET", bucket, key, range: options.range, ifMatch: options.ifMatch });
-    const object = this.buckets.get(bucket)?.get(key);
+    await this.request({ method: "GET", bucket, key, range: options.range, ifMatch: options.ifMatch, versionId: options.versionId });
+    const object = this.find(bucket, key, options.versionId);
     if (!object) return undefined;
     if (options.ifMatch !== undefined && options.ifMatch !== object.etag) {
       throw new S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", { Condition: "If-Match" });
@@ -119,13 +147,31 @@ export class FakeRemote implements RemoteApi {
 
   async list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]> {
     await this.request({ method: "LIST", bucket });
-    const objects = this.buckets.get(bucket) ?? new Map<string, FakeObject>();
-    return [...objects.keys()]
-      .filter((key) => key.startsWith(options.prefix ?? "") && (options.startAfter === undefined || compareKeys(key, options.startAfter) > 0))
-      .sort(compareKeys)
+    return this.keysAfter(bucket, options.prefix, options.startAfter)
+      .filter((key) => this.find(bucket, key) !== undefined)
       .slice(0, Math.min(options.limit, 1000))
       // a listing carries no content headers or metadata, as from S3
-      .map((key) => ({ ...describe(key, objects.get(key)!), headers: {}, userMetadata: {} }));
+      .map((key) => ({ ...describe(key, this.find(bucket, key)!), headers: {}, userMetadata: {} }));
+  }
+
+  async listVersions(bucket: string, options: { prefix?: string; keyMarker?: string; versionIdMarker?: string; limit: number }): Promise<VersionPage> {
+    await this.request({ method: "LIST_VERSIONS", bucket });
+    const all: RemoteVersion[] = [];
+    for (const key of this.keysAfter(bucket, options.prefix, undefined)) {
+      this.buckets.get(bucket)!.get(key)!.forEach((version, index) => all.push({
+        key, versionId: version.versionId, isLatest: index === 0, lastModified: version.lastModified,
+        deleteMarker: version.deleteMarker === true, size: version.bytes.length, etag: version.etag,
+      }));
+    }
+    // after the markers: the versions of keyMarker past versionIdMarker, else the keys past keyMarker
+    const marker = options.keyMarker;
+    const atVersion = all.findIndex((entry) => entry.key === marker && entry.versionId === options.versionIdMarker);
+    const pastKey = marker === undefined ? 0 : all.findIndex((entry) => compareKeys(entry.key, marker) > 0);
+    const start = atVersion >= 0 ? atVersion + 1 : pastKey < 0 ? all.length : pastKey;
+    const limit = Math.min(options.limit, 1000);
+    const versions = all.slice(start, start + limit);
+    const last = versions[versions.length - 1];
+    return { versions, next: start + limit < all.length && last ? { keyMarker: last.key, versionIdMarker: last.versionId } : undefined };
   }
 
   async close(): Promise<void> {}
@@ -135,7 +181,29 @@ export class FakeRemote implements RemoteApi {
     await this.intercept?.(request);
   }
 
-  private bucketOf(bucket: string): Map<string, FakeObject> {
+  /** The current version, or the one asked for; undefined for a delete marker or none. */
+  private find(bucket: string, key: string, versionId?: string): FakeObject | undefined {
+    const versions = this.buckets.get(bucket)?.get(key) ?? [];
+    const version = versionId === undefined ? versions[0] : versions.find((candidate) => candidate.versionId === versionId);
+    return version?.deleteMarker ? undefined : version;
+  }
+
+  private keysAfter(bucket: string, prefix = "", after: string | undefined): string[] {
+    return [...(this.buckets.get(bucket)?.keys() ?? [])]
+      .filter((key) => key.startsWith(prefix) && (after === undefined || compareKeys(key, after) > 0))
+      .sort(compareKeys);
+  }
+
+  private addVersion(bucket: string, key: string, object: FakeObject): void {
+    const objects = this.bucketOf(bucket);
+    objects.set(key, this.versioned.has(bucket) ? [object, ...(objects.get(key) ?? [])] : [object]);
+  }
+
+  private nextVersionId(bucket: string): string {
+    return this.versioned.has(bucket) ? `v${String(++this.versionCounter).padStart(6, "0")}` : "null";
+  }
+
+  private bucketOf(bucket: string): Map<string, FakeObject[]> {
     let objects = this.buckets.get(bucket);
     if (!objects) this.buckets.set(bucket, (objects = new Map()));
     return objects;
@@ -150,6 +218,7 @@ function describe(key: string, object: FakeObject): RemoteObject {
     lastModified: object.lastModified,
     headers: { ...object.headers },
     userMetadata: { ...object.userMetadata },
+    ...(object.versionId === "null" ? {} : { versionId: object.versionId }),
   };
 }
 
