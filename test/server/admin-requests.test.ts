@@ -18,7 +18,7 @@ function refusal(run: () => unknown): string {
 describe("admin request bodies", () => {
   it("left-out fields take the CLI's defaults", () => {
     expect(readAdminRequest("evict", "{}")).toEqual({ scope: {}, chunksOnly: false, tombstones: false, clientWrites: false, dryRun: false });
-    expect(readAdminRequest("warm", "")).toEqual({ targets: [], keys: [], include: [], exclude: [], concurrency: 8, dryRun: false });
+    expect(readAdminRequest("warm", "")).toEqual({ targets: [], keys: [], include: [], exclude: [], concurrency: 8, dryRun: false, lock: false });
     expect(readAdminRequest("warm", '{"targets":[{"bucket":"data"}]}').targets).toEqual([{ bucket: "data", prefix: "" }]);
     expect(readAdminRequest("status", '{"gc":true}')).toEqual({ scope: {}, gc: true });
   });
