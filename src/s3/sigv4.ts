@@ -1,7 +1,7 @@
 // AWS Signature Version 4 verification, the way S3 does it: header auth and
 // presigned URLs; SigV2 requests are handed to sigv2.ts. Pure: it sees the request
 // line and headers, never the body (payload.ts verifies the body against what this returns).
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, hash, timingSafeEqual, type KeyObject } from "node:crypto";
 import { S3Error } from "./errors.js";
 import { signableBytes } from "./headers.js";
 import { isSigV2Query, verifySigV2Header, verifySigV2Query } from "./sigv2.js";
@@ -24,7 +24,7 @@ export type CredentialLookup = (accessKeyId: string) => string | undefined;
 export type PayloadMode = "signed" | "unsigned" | "streaming-signed" | "streaming-signed-trailer" | "streaming-unsigned-trailer";
 
 export interface StreamingContext {
-  signingKey: Buffer;
+  signingKey: KeyObject;
   seedSignature: string;
   amzDate: string;
   scope: string;
@@ -188,7 +188,7 @@ function checkSignature(req: AuthRequest, auth: ParsedAuth, secret: string, time
   ].join("\n");
   const scope = `${auth.scopeDate}/${auth.region}/${auth.service}/${auth.terminator}`;
   const signingKey = deriveSigningKey(secret, auth.scopeDate, auth.region, auth.service);
-  const stringsToSign = signableBytes(canonicalRequest).map((bytes) => `${ALGORITHM}\n${timestamp}\n${scope}\n${sha256Hex(bytes)}`);
+  const stringsToSign = signableBytes(canonicalRequest).map((bytes) => `${ALGORITHM}\n${timestamp}\n${scope}\n${hash("sha256", bytes)}`);
   for (const stringToSign of stringsToSign) {
     const expected = hmacHex(signingKey, stringToSign);
     if (signaturesEqual(expected, auth.signature)) return { signingKey, seedSignature: expected, amzDate: timestamp, scope };
@@ -206,27 +206,30 @@ export function signaturesEqual(expectedHex: string, providedHex: string): boole
   return expected.length === provided.length && timingSafeEqual(expected, provided);
 }
 
-export function hmacHex(key: Buffer, data: string): string {
+/** A KeyObject, not a Buffer: node 24 spends ~60 µs per createHmac checking whether a Buffer key is a key object (7 µs with one, measured). */
+export function hmacHex(key: KeyObject, data: string): string {
   return createHmac("sha256", key).update(data).digest("hex");
 }
 
-function sha256Hex(data: string | Buffer): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-// Four HMACs per derivation; the key only changes per (secret, day, region), so keep recent ones.
-const signingKeyCache = new Map<string, Buffer>();
+// Four HMACs per derivation; the key only changes per (secret, day, region), so keep
+// the most recently used ones (an LRU: a hit moves to the end, the oldest goes first).
+const signingKeyCache = new Map<string, KeyObject>();
 const SIGNING_KEY_CACHE_LIMIT = 64;
 
-function deriveSigningKey(secret: string, date: string, region: string, service: string): Buffer {
+function deriveSigningKey(secret: string, date: string, region: string, service: string): KeyObject {
   const cacheKey = `${date}\n${region}\n${service}\n${secret}`;
   const cached = signingKeyCache.get(cacheKey);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    signingKeyCache.delete(cacheKey);
+    signingKeyCache.set(cacheKey, cached);
+    return cached;
+  }
   let key = createHmac("sha256", `AWS4${secret}`).update(date).digest();
   for (const part of [region, service, "aws4_request"]) key = createHmac("sha256", key).update(part).digest();
+  const signingKey = createSecretKey(key);
   if (signingKeyCache.size >= SIGNING_KEY_CACHE_LIMIT) signingKeyCache.delete(signingKeyCache.keys().next().value!);
-  signingKeyCache.set(cacheKey, key);
-  return key;
+  signingKeyCache.set(cacheKey, signingKey);
+  return signingKey;
 }
 
 function lookupSecret(lookup: CredentialLookup, accessKeyId: string): string {
@@ -355,15 +358,28 @@ export function parseQuery(rawQuery: string): QueryPair[] {
     const equals = part.indexOf("=");
     const name = equals < 0 ? part : part.slice(0, equals);
     const value = equals < 0 ? "" : part.slice(equals + 1);
-    pairs.push([percentDecode(name, true).toString("utf8"), percentDecode(value, true).toString("utf8")]);
+    pairs.push([decodeQueryPart(name), decodeQueryPart(value)]);
   }
   return pairs;
 }
 
+/** Most query parts need no decoding: strings only, no Buffer (a presigned URL has 7 parts, measured ~1/5 of its check). */
+function decodeQueryPart(raw: string): string {
+  if (!raw.includes("%") && !raw.includes("+")) return raw;
+  const text = raw.replace(/\+/g, " ");
+  try {
+    return decodeURIComponent(text); // the same as percentDecode's bytes read as UTF-8, when they are valid
+  } catch {
+    return percentDecode(text, false).toString("utf8");
+  }
+}
+
+const encodeQueryPart = (text: string) => (UNRESERVED.test(text) ? text : uriEncode(Buffer.from(text)));
+
 function canonicalQueryString(query: QueryPair[], presigned: boolean): string {
   return query
     .filter(([name]) => !(presigned && name === "X-Amz-Signature"))
-    .map(([name, value]) => [uriEncode(Buffer.from(name)), uriEncode(Buffer.from(value))])
+    .map(([name, value]) => [encodeQueryPart(name), encodeQueryPart(value)])
     .sort(([nameA, valueA], [nameB, valueB]) => (nameA < nameB ? -1 : nameA > nameB ? 1 : valueA < valueB ? -1 : valueA > valueB ? 1 : 0))
     .map(([name, value]) => `${name}=${value}`)
     .join("&");

@@ -97,7 +97,7 @@ describe("header auth, signed by the real @aws-sdk/client-s3", () => {
     expect(result.streaming?.seedSignature).toBe(authorization.slice(authorization.indexOf("Signature=") + 10));
     expect(result.streaming?.amzDate).toBe("20240102T030405Z");
     expect(result.streaming?.scope).toBe("20240102/us-east-1/s3/aws4_request");
-    expect(result.streaming?.signingKey.length).toBe(32);
+    expect(result.streaming?.signingKey.symmetricKeySize).toBe(32);
   });
 });
 
@@ -366,6 +366,15 @@ describe("canonical forms", () => {
       ["d", "+"],
       ["e", "%zz"],
       ["f", "€"],
+    ]);
+  });
+
+  it("decodes invalid UTF-8 and stray '%' in a query byte by byte, as the fast path's fallback", () => {
+    expect(parseQuery("g=%E2%82%AC%FF&h=100%&i=%2B+%20&j=plain-value_~.")).toEqual([
+      ["g", "€\uFFFD"],
+      ["h", "100%"],
+      ["i", "+  "],
+      ["j", "plain-value_~."],
     ]);
   });
 });
