@@ -1,7 +1,7 @@
 // The benchmark suite (`npm run bench`): s3-overlay against baselines measured
 // in the same run, on the same disk. Prints one Markdown table and writes it to
 // tmp/bench/results.md.
-//   npm run bench -- [--only local|overlay|chunks|warm|tier|as-of] [--trials N] [--size-mb N]
+//   npm run bench -- [--only local|small|overlay|chunks|warm|tier|as-of] [--trials N] [--size-mb N]
 //     --only     run one group (default all)
 //     --trials   trials per comparison (default 5; big remote reads run at most 3)
 //     --size-mb  size of the big object in MiB (smaller for a quick check); defaults:
@@ -22,12 +22,13 @@ import { benchAsOf } from "./as-of.mjs";
 import { benchChunks } from "./chunks.mjs";
 import { benchLocal } from "./local.mjs";
 import { benchOverlay } from "./overlay.mjs";
+import { benchSmall } from "./small.mjs";
 import { benchTier } from "./tier.mjs";
 import { benchWarm } from "./warm.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BENCH_DIR = join(ROOT, "tmp", "bench");
-const GROUPS = ["local", "overlay", "chunks", "warm", "tier", "as-of"];
+const GROUPS = ["local", "small", "overlay", "chunks", "warm", "tier", "as-of"];
 const MiB = 2 ** 20;
 
 function parseOptions() {
@@ -74,6 +75,10 @@ try {
     console.error("local mode (issue #2) ...");
     const localOptions = { workDir: join(workDir, "local"), bigFile, sizeBytes: options.sizeBytes, trials: options.trials };
     rows.push(...(await attempt("local", () => benchLocal(localOptions))));
+  }
+  if (options.groups.includes("small")) {
+    console.error("hot small objects, wrk against nginx and node:http (issue #14) ...");
+    rows.push(...(await attempt("small", () => benchSmall({ workDir: join(workDir, "small"), trials: options.trials }))));
   }
   if (options.groups.includes("overlay")) {
     console.error("overlay mode against Ceph RGW (issue #3) ...");
