@@ -66,6 +66,8 @@ function table(status: CacheStatus): string {
         `${counters.corruptObjects ?? 0} corrupt objects` +
         `${maxCacheSize === undefined ? "" : `; --max-cache-size ${formatBytes(maxCacheSize)}`}`,
     );
+    const hot = counters.hotSet;
+    if (hot) lines.push(`hot set (small objects in memory): ${hot.objects} objects, ${formatBytes(hot.bytes)} of ${formatBytes(hot.maxBytes)}; ${hot.hits} hits`);
     // older servers do not send these counters
     if (counters.storageFull || counters.passThroughDiskFull) {
       lines.push(`disk full: ${counters.storageFull ?? 0} writes refused (507), ${counters.passThroughDiskFull ?? 0} misses served without caching`);

@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { S3Error, errors } from "../s3/errors.js";
 import { Corruption } from "./corruption.js";
 import type {
-  BucketInfo, ObjectInfo, NewObject, StagedData, Store,
+  BucketInfo, HotSetStats, ObjectInfo, NewObject, StagedData, Store,
 } from "../store/types.js";
 import type { OverlaySettings } from "../config.js";
 import { listPage, mergedSource, sortedSource, type ListSource, type Page, type PageRequest } from "./listing.js";
@@ -47,6 +47,8 @@ export interface EngineCounters extends DiskFullStats, ReadCounts {
   /** reads of whole stored objects that found their bytes corrupt (mirrors dropped, client writes marked) */
   corruptObjects: number;
   chunks: ChunkStats;
+  /** the embedded store's in-memory hot set of small objects (absent on an S3 tier) */
+  hotSet?: HotSetStats;
 }
 
 export class Engine {
@@ -150,7 +152,8 @@ export class Engine {
   counters(): EngineCounters {
     const overlay = this.overlay?.counters ?? { filledBytes: 0, coalesced: 0 };
     const chunks = this.overlay?.chunks.stats ?? { fetched: 0, fetchedBytes: 0, hits: 0, corrupt: 0, coalesced: 0 };
-    return { ...this.reads.counts, ...overlay, ...this.space.stats, corruptObjects: this.corruption.found, chunks: { ...chunks } };
+    const hotSet = this.store.hotSetStats?.();
+    return { ...this.reads.counts, ...overlay, ...this.space.stats, corruptObjects: this.corruption.found, chunks: { ...chunks }, ...(hotSet && { hotSet }) };
   }
 
   /**

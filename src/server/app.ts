@@ -1,6 +1,6 @@
 // The h3 application: HTTP in -> s3/ (target, auth, operation) -> handlers ->
 // engine -> HTTP out. Every response carries x-amz-request-id; every error is S3 XML.
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { H3, type H3Event } from "h3";
@@ -19,7 +19,8 @@ import { errorResponse, toHttpResponse } from "./respond.js";
 import { isPreflight, preflightError } from "./preflight.js";
 import { fileSpansBody } from "./send-file.js";
 import { discardUnreadBody } from "./unread-body.js";
-import { fileSpansOf } from "../store/types.js";
+import { newRequestId } from "./request-id.js";
+import { fileSpansOf, objectBytesOf } from "../store/types.js";
 import type { NodeHandler } from "./listen.js";
 import { Metrics } from "./metrics.js";
 import { observe, type Observer, type RequestFacts } from "./observe.js";
@@ -32,7 +33,7 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
   const handle = async (event: H3Event): Promise<Response> => {
     const req = event.runtime!.node!.req as IncomingMessage;
     const method = req.method ?? "GET";
-    const requestId = randomBytes(8).toString("hex").toUpperCase();
+    const requestId = newRequestId();
     const rawUrl = req.url ?? "/";
     if (isHealthCheck(req, rawUrl)) {
       return toHttpResponse({ headers: { "content-type": "text/plain" }, body: "ok\n" }, requestId, method);
@@ -59,6 +60,12 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
       const result = await HANDLERS[operation](context);
       const body = result.body;
       if (body instanceof Readable) {
+        // bytes in memory go out as they are
+        const bytes = method === "GET" ? objectBytesOf(body) : undefined;
+        if (bytes) {
+          body.destroy();
+          return toHttpResponse({ ...result, body: bytes }, requestId, method);
+        }
         // a body of plain file spans is sent from reused buffers (send-file.ts)
         const spans = method === "GET" ? fileSpansOf(body) : undefined;
         if (spans) return toHttpResponse({ ...result, body: await fileSpansBody(spans, body, `${method} ${resource}`) }, requestId, method);
@@ -85,7 +92,7 @@ export function createApp(engine: Engine, config: ServeConfig): H3 {
   return new H3({
     allowMalformedURL: true,
     // anything h3 itself rejects still gets S3 error XML
-    onError: (error, event) => errorResponse(error, randomBytes(8).toString("hex").toUpperCase(), event.req.method, "/"),
+    onError: (error, event) => errorResponse(error, newRequestId(), event.req.method, "/"),
   }).all("/**", handle);
 }
 

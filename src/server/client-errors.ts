@@ -6,7 +6,7 @@
 // bytes it was still sending.
 import type { Server } from "node:http";
 import type { Socket } from "node:net";
-import { randomBytes } from "node:crypto";
+import { newRequestId } from "./request-id.js";
 import { S3Error } from "../s3/errors.js";
 import { errorXml } from "../s3/xml.js";
 
@@ -30,7 +30,7 @@ export function answerClientErrors(server: Server): void {
       return;
     }
     const s3Error = errorFor(error.code);
-    const requestId = randomBytes(8).toString("hex").toUpperCase();
+    const requestId = newRequestId();
     const body = errorXml({ code: s3Error.code, message: s3Error.message, resource: "/", requestId, details: {} });
     socket.end(
       `HTTP/1.1 ${s3Error.status} ${s3Error.status === 400 ? "Bad Request" : "Error"}\r\n` +

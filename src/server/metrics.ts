@@ -2,8 +2,9 @@
 // here as responses finish; the cache's own counters are read from the engine
 // at scrape time, the same numbers `status` shows. Labels stay bounded: the
 // operation (a fixed list), a status class, a cache result — never keys or buckets.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Engine } from "../engine/engine.js";
+import type { HotSetStats } from "../store/types.js";
 
 /** What one finished request contributes. */
 export interface RequestRecord {
@@ -74,4 +75,20 @@ function engineGauges(engine: Engine, registers: Registry[]): void {
       this.inc(read(engine.counters()));
     } });
   }
+  // the embedded store's hot set of small objects: its fixed bound and what it holds now
+  const hot: [name: string, help: string, read: (stats: HotSetStats) => number][] = [
+    ["s3o_hot_set_bytes", "bytes of small objects kept in memory (the embedded store's hot set)", (s) => s.bytes],
+    ["s3o_hot_set_objects", "small objects kept in memory", (s) => s.objects],
+    ["s3o_hot_set_max_bytes", "the hot set's fixed bound in bytes", (s) => s.maxBytes],
+  ];
+  if (engine.counters().hotSet === undefined) return;
+  for (const [name, help, read] of hot) {
+    new Gauge({ name, help, registers, collect() {
+      this.set(read(engine.counters().hotSet!));
+    } });
+  }
+  new Counter({ name: "s3o_hot_set_hits_total", help: "GETs answered from the hot set", registers, collect() {
+    this.reset();
+    this.inc(engine.counters().hotSet!.hits);
+  } });
 }

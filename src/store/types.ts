@@ -33,6 +33,17 @@ export function fileSpansOf(stream: Readable): FileSpan[] | undefined {
 }
 
 /**
+ * A read stream of bytes already in memory (the fs store's hot set) may carry
+ * them under this symbol: the HTTP response sends them as they are and destroys
+ * the stream unread; every other consumer just reads the stream.
+ */
+export const OBJECT_BYTES = Symbol("s3-overlay.objectBytes");
+
+export function objectBytesOf(stream: Readable): Buffer | undefined {
+  return (stream as Readable & { [OBJECT_BYTES]?: Buffer })[OBJECT_BYTES];
+}
+
+/**
  * A read stream of an object may carry, under this symbol, what to call when a
  * consumer finds its bytes corrupt (a CorruptBlockError): the engine's handling
  * (count, log, drop a mirror or mark a client write). Resolves once handled.
@@ -304,6 +315,16 @@ export interface StoreAccounting {
    * touched. A manifest goes with its chunks. true if something was removed.
    */
   evict(entry: CachedEntry): Promise<boolean>;
+  /** Small objects kept in memory (the embedded store's hot set); left out by a store without one. */
+  hotSetStats?(): HotSetStats;
+}
+
+/** The in-memory hot set of small objects: what it holds now, its fixed bound, the reads it answered. */
+export interface HotSetStats {
+  objects: number;
+  bytes: number;
+  maxBytes: number;
+  hits: number;
 }
 
 /**

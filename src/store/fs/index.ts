@@ -14,6 +14,7 @@ import type {
   ByteRange,
   CachedEntry,
   Checksum,
+  HotSetStats,
   ChunkInfo,
   ChunkKey,
   ChunkVersion,
@@ -36,6 +37,8 @@ import { isWellFormedKey } from "./key-order.js";
 import { AbsentKeys } from "./absent-keys.js";
 import { BlobChecks, corruptObject } from "./blob-checks.js";
 import { commitCatalog, FsStagedData, publish, takeStaged } from "./staged.js";
+import { hotStream, HotSet, readAll } from "./hot-set.js";
+import { TOUCH_INTERVAL_MS } from "./catalog-chunks.js";
 
 // For the benchmark only (the cost of verification): send blobs without checking their blocks.
 const UNVERIFIED_READS = process.env.S3_OVERLAY_UNVERIFIED_READS === "1";
@@ -64,6 +67,8 @@ export async function openFsStore(dataDir: string): Promise<FsStore> {
 export class FsStore implements Store {
   private openCatalog: Catalog | undefined;
   private readonly absent = new AbsentKeys();
+  /** small objects' rows and bytes; every change of a key below forgets it (after the catalog changed) */
+  private readonly hot = new HotSet();
 
   constructor(
     catalog: Catalog,
@@ -79,6 +84,7 @@ export class FsStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.hot.clear();
     this.openCatalog?.close();
     this.openCatalog = undefined;
   }
@@ -99,25 +105,31 @@ export class FsStore implements Store {
 
   async deleteBucket(name: string): Promise<void> {
     this.catalog.deleteBucket(name);
+    this.hot.clear(); // only an empty bucket is deleted: nothing of it should be kept, and this is rare
     this.absent.forgetBucket(name);
   }
 
   // ---- objects
 
   async headObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
-    return this.catalog.headObject(bucket, key);
+    return this.hot.info(bucket, key) ?? this.catalog.headObject(bucket, key);
   }
 
   /** Throws for a manifest: its bytes are in chunks (readChunk). Marks the object recently used. */
   readObject(info: ObjectInfo, range?: ByteRange): Readable {
     if (info.chunkSize !== undefined) throw new Error(`${info.bucket}/${info.key} is a chunked manifest: read its chunks instead`);
-    const stored = this.catalog.touchVersion(info, Date.now());
+    const now = Date.now();
+    const kept = this.hot.read(info, now, TOUCH_INTERVAL_MS, () => this.catalog.touchVersion(info, now) !== undefined);
+    if (kept !== undefined) return hotStream(kept, range);
+    const stored = this.catalog.touchVersion(info, now);
     if (stored === undefined) return failingStream(errors.noSuchKey(info.key));
     const size = stored.info.size;
     const wanted = range === undefined ? { start: 0, end: size - 1 } : { start: range.start, end: Math.min(range.end, size - 1) };
     const states = this.checks.states(stored.blobs);
     if (states.some((state) => state.corrupt)) throw corruptObject(info);
-    return this.files.read(stored.blobs, wanted, info.key, UNVERIFIED_READS ? [] : states.map((state) => state.check));
+    const checks = UNVERIFIED_READS ? [] : states.map((state) => state.check);
+    this.hot.load(stored.info, now, () => readAll(this.files.read(stored.blobs, { start: 0, end: size - 1 }, info.key, checks)));
+    return this.files.read(stored.blobs, wanted, info.key, checks);
   }
 
   async stage(body: Readable): Promise<StagedData> {
@@ -138,7 +150,11 @@ export class FsStore implements Store {
     const blobs = await publish(this.files, staged);
     const size = meta.chunkSize === undefined ? staged.reduce((sum, part) => sum + part.size, 0) : meta.remote!.size;
     const info = describeObject(bucket, key, size, meta);
-    commitCatalog(this.files, this.checks, blobs, () => this.catalog.putObject(info, blobs), staged);
+    try {
+      commitCatalog(this.files, this.checks, blobs, () => this.catalog.putObject(info, blobs), staged);
+    } finally {
+      this.hot.forget(bucket, key);
+    }
     return info;
   }
 
@@ -147,12 +163,17 @@ export class FsStore implements Store {
     requireWellFormedKey(key);
     requireNoChunkSize(meta);
     const info = describeObject(bucket, key, source.size, meta);
-    this.files.remove(this.catalog.copyObject(source, info));
+    try {
+      this.files.remove(this.catalog.copyObject(source, info));
+    } finally {
+      this.hot.forget(bucket, key);
+    }
     return info;
   }
 
   async deleteObject(bucket: string, key: string): Promise<boolean> {
     const { deleted, dead } = this.catalog.deleteObject(bucket, key);
+    this.hot.forget(bucket, key);
     this.files.remove(dead);
     return deleted;
   }
@@ -206,6 +227,7 @@ export class FsStore implements Store {
     const { info, dead } = this.catalog.completeUpload(uploadId, partNumbers, (upload, size, partSizes) =>
       describeObject(upload.bucket, upload.key, size, { ...meta, partSizes: meta.partSizes ?? partSizes }),
     );
+    this.hot.forget(info.bucket, info.key);
     this.files.remove(dead);
     return info;
   }
@@ -268,6 +290,7 @@ export class FsStore implements Store {
   async putTombstone(bucket: string, key: string): Promise<void> {
     requireWellFormedKey(key);
     this.catalog.putTombstone(bucket, key);
+    this.hot.forget(bucket, key);
   }
 
   async hasTombstone(bucket: string, key: string): Promise<boolean> {
@@ -318,13 +341,20 @@ export class FsStore implements Store {
   /** Blobs of the removed entry are unlinked once their current readers are done. */
   async evict(entry: CachedEntry): Promise<boolean> {
     const { removed, dead } = this.catalog.evict(entry);
+    this.hot.forget(entry.bucket, entry.key);
     this.files.remove(dead);
     return removed;
+  }
+
+  /** The hot set's size and hits, for `status` and /metrics. */
+  hotSetStats(): HotSetStats {
+    return this.hot.stats();
   }
 
   // ---- integrity
 
   async markCorrupt(info: ObjectInfo): Promise<void> {
+    this.hot.forget(info.bucket, info.key);
     this.checks.markCorrupt((this.catalog.getVersion(info)?.blobs ?? []).map((blob) => blob.id), Date.now());
   }
 
