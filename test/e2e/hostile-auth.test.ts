@@ -70,6 +70,7 @@ function requestFor(operation: string): RawRequest {
     ListParts: { method: "GET", path: mpu, query: { uploadId } },
     GetObjectTagging: { method: "GET", path: object, query: { tagging: "" } },
     GetObjectAcl: { method: "GET", path: object, query: { acl: "" } },
+    GetObjectAttributes: { method: "GET", path: object, query: { attributes: "" }, headers: { "x-amz-object-attributes": "ETag,ObjectSize" } },
     // bucket configuration reads reveal the owner and the (unconfigured) settings
     ...Object.fromEntries(Object.entries(BUCKET_CONFIGURATION_READS).map(([subresource, name]) => [name, { method: "GET", path: `/${bucket}`, query: { [subresource]: "" } }])),
   };
