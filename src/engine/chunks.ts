@@ -12,7 +12,7 @@ import { PassThrough, pipeline, Readable } from "node:stream";
 import { BLOCK_SIZE, BlockCrcs, blockExtent, blockMatches, decodeBlockChecksums, encodeBlockChecksums } from "../block-crc.js";
 import { S3Error, errors } from "../s3/errors.js";
 import {
-  FILE_SPANS, fileSpansOf, REST_AFTER_CORRUPT, type ByteRange, type ChunkInfo, type ChunkKey, type ChunkStore, type ChunkVersion, type FileSpan, type ObjectInfo,
+  FILE_SPANS, fileSpansOf, REST_AFTER_CORRUPT, type ByteRange, type ChunkInfo, type ChunkKey, type ChunkStore, type FileSpan, type ObjectInfo,
   type ObjectStore,
 } from "../store/types.js";
 import type { DiskSpace } from "./disk-space.js";
@@ -21,6 +21,7 @@ import type { RemoteApi } from "./remote.js";
 import { discard, remoteRange } from "./resume.js";
 import { Spool } from "./spool.js";
 import { chunkAfterChunk } from "./chunk-stream.js";
+import { chunkId, chunkKey, first, last, versionOf, withinChunk } from "./chunk-keys.js";
 
 /** chunks are verified in blocks of at least 1 MiB, at most 64 blocks a chunk (the checksum list stays short) */
 function blockSizeFor(chunkSize: number): number {
@@ -390,30 +391,4 @@ export class ChunkCache {
       await spool.release(!taken);
     }
   }
-}
-
-function chunkKey(info: ObjectInfo, index: number): ChunkKey {
-  return { bucket: info.bucket, key: info.key, etag: info.etag, chunkSize: info.chunkSize!, index };
-}
-
-/** The part of `range` in chunk `index`, as offsets in the chunk. */
-function withinChunk(info: ObjectInfo, index: number, range: ByteRange): ByteRange {
-  const chunkStart = index * info.chunkSize!;
-  return { start: Math.max(range.start, chunkStart) - chunkStart, end: Math.min(range.end, chunkStart + info.chunkSize! - 1) - chunkStart };
-}
-
-function versionOf(info: ObjectInfo): ChunkVersion {
-  return { bucket: info.bucket, key: info.key, etag: info.etag, chunkSize: info.chunkSize! };
-}
-
-function chunkId(key: ChunkKey): string {
-  return `${key.bucket}\n${key.key}\n${key.etag}\n${key.chunkSize}\n${key.index}`;
-}
-
-function first(range: ByteRange, info: ObjectInfo): number {
-  return Math.floor(range.start / info.chunkSize!);
-}
-
-function last(range: ByteRange, info: ObjectInfo): number {
-  return Math.floor(range.end / info.chunkSize!);
 }
