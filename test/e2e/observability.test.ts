@@ -3,7 +3,7 @@
 // names the remote and its buckets, and no secret anywhere.
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, startServer, storeEnv, type RunningServer } from "./harness.js";
+import { runCli, startServer, storeEnv, TEST_TIER, type RunningServer } from "./harness.js";
 import { patternBytes, requireRgw, startOverlay, startRemote, type RemoteFixture } from "./overlay-harness.js";
 
 const skipReason = requireRgw();
@@ -82,6 +82,31 @@ describe.skipIf(skipReason !== undefined)("metrics and logs of an overlay", () =
     expect(counters.hits).toBe(metric(again, "s3o_cache_hits_total"));
     expect(counters.misses).toBe(metric(again, "s3o_cache_misses_total"));
     expect(counters.filledBytes).toBe(metric(again, "s3o_filled_bytes_total"));
+  });
+
+  it("reports the embedded store's hot set of small objects (no hot set on an S3 tier), as status does", async () => {
+    const client = server.client();
+    try {
+      for (let read = 0; read < 3; read++) {
+        await (await client.send(new GetObjectCommand({ Bucket: "scratch", Key: "a.txt" }))).Body!.transformToByteArray();
+      }
+    } finally {
+      client.destroy();
+    }
+    const text = (await scrape(server)).text;
+    if (TEST_TIER === "rgw") {
+      expect(metric(text, "s3o_hot_set_hits_total")).toBeUndefined();
+      return;
+    }
+    expect(metric(text, "s3o_hot_set_max_bytes")).toBe(32 * 1024 * 1024);
+    expect(metric(text, "s3o_hot_set_objects")).toBeGreaterThanOrEqual(1);
+    expect(metric(text, "s3o_hot_set_bytes")).toBeGreaterThanOrEqual(10);
+    // the first read loads it; the later ones are answered from memory
+    expect(metric(text, "s3o_hot_set_hits_total")).toBeGreaterThanOrEqual(2);
+    const statusRun = await runCli(["status", "--json", "--data-dir", server.dataDir], { ...(await storeEnv()), ...remote.env, S3_OVERLAY_REMOTE_BUCKETS: "obs" });
+    expect(statusRun.code, statusRun.stderr).toBe(0);
+    const hotSet = (JSON.parse(statusRun.stdout) as { server: { counters: { hotSet: { hits: number } } } }).server.counters.hotSet;
+    expect(hotSet.hits).toBe(metric((await scrape(server)).text, "s3o_hot_set_hits_total"));
   });
 
   it("logs one JSON line per request and a start-up line naming the remote, never a secret", async () => {
