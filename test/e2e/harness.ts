@@ -88,6 +88,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   });
   const endpoint = `${scheme}://127.0.0.1:${port}`;
   let stopped: Promise<number | null> | undefined;
+  // a serve that dies under a test shows up as "connection refused" there: say why here
+  child.once("exit", (code, signal) => {
+    if (!stopped) console.error(`serve on ${endpoint} exited unexpectedly (code ${code}, signal ${signal}); its last output:\n${stderr.slice(-4000)}`);
+  });
   const server: RunningServer = {
     endpoint,
     port,

@@ -72,4 +72,39 @@ describe("openedOnFirstRead", () => {
     await sleep(10);
     expect(body.destroyed).toBe(true);
   });
+
+  it("a body that errors when destroyed (as undici's does) is not left with an unheard error, while opening or mid-body", async () => {
+    /** undici's response body: destroy() without an error emits RequestAbortedError; records one nobody listens to */
+    const unheard: Error[] = [];
+    const undiciLike = () =>
+      new (class extends Readable {
+        override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
+          callback(error ?? Object.assign(new Error("Request aborted"), { code: "UND_ERR_ABORTED" }));
+        }
+        override emit(event: string | symbol, ...args: unknown[]): boolean {
+          if (event === "error" && this.listenerCount("error") === 0) return void unheard.push(args[0] as Error) || false;
+          return super.emit(event, ...args);
+        }
+      })({ read() {} });
+
+    const late = undiciLike();
+    let release!: () => void;
+    const opening = openedOnFirstRead(() => new Promise<Readable>((resolve) => (release = () => resolve(late))));
+    opening.resume();
+    await sleep(10);
+    opening.destroy();
+    release();
+    await sleep(10);
+    expect(late.destroyed).toBe(true);
+
+    const body = undiciLike();
+    const reading = openedOnFirstRead(async () => body);
+    reading.on("error", () => undefined).resume();
+    await sleep(10);
+    body.push(Buffer.from("some"));
+    reading.destroy();
+    await sleep(10);
+    expect(body.destroyed).toBe(true);
+    expect(unheard.map((error) => error.message)).toEqual([]);
+  });
 });

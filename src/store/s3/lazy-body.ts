@@ -13,7 +13,9 @@ export function openedOnFirstRead(open: () => Promise<Readable>): Readable {
       if (opening) return;
       opening = true;
       open().then((body) => {
-        if (out.destroyed) return void body.destroy();
+        // undici's body answers destroy() with an 'error' (RequestAbortedError): with no listener that
+        // would crash the process, e.g. whenever a client hangs up while the tier's GET is opening
+        if (out.destroyed) return void body.on("error", ignore).destroy();
         source = body;
         body.on("data", (data: Buffer) => {
           if (!out.push(data)) body.pause();
@@ -23,9 +25,11 @@ export function openedOnFirstRead(open: () => Promise<Readable>): Readable {
       }, (error: Error) => out.destroy(error));
     },
     destroy(error, callback) {
-      source?.destroy();
+      source?.on("error", ignore).destroy();
       callback(error);
     },
   });
   return out;
 }
+
+function ignore(): void {}
