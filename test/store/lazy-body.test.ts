@@ -82,7 +82,10 @@ describe("openedOnFirstRead", () => {
           callback(error ?? Object.assign(new Error("Request aborted"), { code: "UND_ERR_ABORTED" }));
         }
         override emit(event: string | symbol, ...args: unknown[]): boolean {
-          if (event === "error" && this.listenerCount("error") === 0) return void unheard.push(args[0] as Error) || false;
+          if (event === "error" && this.listenerCount("error") === 0) {
+            unheard.push(args[0] as Error);
+            return false;
+          }
           return super.emit(event, ...args);
         }
       })({ read() {} });
