@@ -3,27 +3,21 @@
 // signature_version "s3", its presigned URLs, curl).
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { PYTHON, boto3 as runBoto3 } from "./boto3.js";
 import { startServer, type RunningServer } from "./harness.js";
 import { signHeaders } from "./raw-http.js";
-import { uniqueBucket } from "./sdk-helpers.js";
+import { startWithBucket, stopWithClient } from "./sdk-helpers.js";
 
 let server: RunningServer;
 let s3: S3Client;
 let bucket: string;
 
 beforeAll(async () => {
-  server = await startServer();
-  s3 = server.client();
-  bucket = uniqueBucket("conform-auth");
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  ({ server, s3, bucket } = await startWithBucket("conform-auth"));
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await server?.destroy();
-});
+afterAll(() => stopWithClient(server, s3));
 
 const boto3 = (body: string, config?: string): unknown => runBoto3(server.endpoint, body, config);
 

@@ -13,8 +13,8 @@ import {
   GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, ListPartsCommand, PutBucketVersioningCommand, UploadPartCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from "@aws-sdk/client-s3";
 import { PYTHON, boto3 as runBoto3 } from "./boto3.js";
-import { startServer, type RunningServer } from "./harness.js";
-import { expectS3Error, uniqueBucket } from "./sdk-helpers.js";
+import type { RunningServer } from "./harness.js";
+import { expectS3Error, uniqueBucket, startWithBucket, stopWithClient } from "./sdk-helpers.js";
 import { sha256Hex, signHeaders } from "./raw-http.js";
 
 let server: RunningServer;
@@ -22,16 +22,10 @@ let s3: S3Client;
 let bucket: string;
 
 beforeAll(async () => {
-  server = await startServer();
-  s3 = server.client();
-  bucket = uniqueBucket("conform");
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  ({ server, s3, bucket } = await startWithBucket("conform"));
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await server?.destroy();
-});
+afterAll(() => stopWithClient(server, s3));
 
 /** Runs `body` (Python, with `s3` a boto3 client of the server) and returns what it printed as JSON. */
 const boto3 = (body: string): unknown => runBoto3(server.endpoint, body);

@@ -5,7 +5,6 @@ import { crc32 } from "node:zlib";
 import { Crc32cJs, Crc64NvmeJs } from "@aws-sdk/checksums/crc";
 import {
   CompleteMultipartUploadCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectAttributesCommand,
   GetObjectCommand,
@@ -22,8 +21,8 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { boto3, PYTHON } from "./boto3.js";
-import { startServer, type RunningServer } from "./harness.js";
-import { bodyBytes, expectS3Error, seededBytes, uniqueBucket } from "./sdk-helpers.js";
+import type { RunningServer } from "./harness.js";
+import { bodyBytes, expectS3Error, seededBytes, startWithBucket, stopWithClient } from "./sdk-helpers.js";
 
 const MiB = 1024 * 1024;
 
@@ -32,16 +31,10 @@ let s3: S3Client;
 let bucket: string;
 
 beforeAll(async () => {
-  server = await startServer();
-  s3 = server.client();
-  bucket = uniqueBucket("mpu-checksums");
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  ({ server, s3, bucket } = await startWithBucket("mpu-checksums"));
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await server?.destroy();
-});
+afterAll(() => stopWithClient(server, s3));
 
 /** The digest of `data` by an implementation other than the server's. */
 async function digest(algorithm: ChecksumAlgorithm, data: Buffer): Promise<Buffer> {

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -18,11 +17,11 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { startServer, TEST_TIER, type RunningServer } from "./harness.js";
+import { TEST_TIER, type RunningServer } from "./harness.js";
 
 // Ceph RGW refuses to complete an upload with a subset of its parts: on that tier the answer says so
 const subsetRefused = TEST_TIER === "rgw";
-import { bodyBytes, expectS3Error, md5Hex, quotedMd5, seededBytes, seededStream, streamMd5, uniqueBucket } from "./sdk-helpers.js";
+import { bodyBytes, expectS3Error, md5Hex, quotedMd5, seededBytes, seededStream, streamMd5, startWithBucket, stopWithClient } from "./sdk-helpers.js";
 
 const MiB = 1024 * 1024;
 
@@ -31,16 +30,10 @@ let s3: S3Client;
 let bucket: string;
 
 beforeAll(async () => {
-  server = await startServer();
-  s3 = server.client();
-  bucket = uniqueBucket("multipart");
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  ({ server, s3, bucket } = await startWithBucket("multipart"));
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await server?.destroy();
-});
+afterAll(() => stopWithClient(server, s3));
 
 /** The multipart ETag S3 computes: MD5 of the concatenated binary part MD5s, "-" part count. */
 function multipartEtag(parts: Buffer[]): string {

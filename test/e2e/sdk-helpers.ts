@@ -3,11 +3,26 @@
 import { createCipheriv, createHash, createHmac, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { expect } from "vitest";
-import type { S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { ACCESS_KEY, SECRET_KEY } from "./harness.js";
+import { ACCESS_KEY, SECRET_KEY, startServer, type RunningServer } from "./harness.js";
 
 let counter = 0;
+
+/** The usual start of an SDK suite: a server of its own, a client of it and a fresh bucket named after `tag`. */
+export async function startWithBucket(tag: string): Promise<{ server: RunningServer; s3: S3Client; bucket: string }> {
+  const server = await startServer();
+  const s3 = server.client();
+  const bucket = uniqueBucket(tag);
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return { server, s3, bucket };
+}
+
+/** Its end: the client, then the server (either may be missing when the start failed). */
+export async function stopWithClient(server: RunningServer | undefined, s3: S3Client | undefined): Promise<void> {
+  s3?.destroy();
+  await server?.destroy();
+}
 
 /** A bucket name no other test (or earlier run on the same data dir) uses. */
 export function uniqueBucket(tag: string): string {

@@ -17,7 +17,7 @@ import {
   type ChecksumAlgorithm,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { startServer, type RunningServer } from "./harness.js";
+import type { RunningServer } from "./harness.js";
 import {
   bodyBytes,
   captureRequests,
@@ -29,6 +29,8 @@ import {
   seededStream,
   signedFetch,
   streamMd5,
+  startWithBucket,
+  stopWithClient,
   uniqueBucket,
 } from "./sdk-helpers.js";
 
@@ -37,16 +39,10 @@ let s3: S3Client;
 let bucket: string;
 
 beforeAll(async () => {
-  server = await startServer();
-  s3 = server.client();
-  bucket = uniqueBucket("objects");
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  ({ server, s3, bucket } = await startWithBucket("objects"));
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await server?.destroy();
-});
+afterAll(() => stopWithClient(server, s3));
 
 async function put(key: string, body: Buffer | string, extra: Record<string, unknown> = {}) {
   return s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...extra }));
