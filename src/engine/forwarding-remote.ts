@@ -1,7 +1,7 @@
 // A RemoteApi that hands every call to another one: the base of the remotes that
 // change a few answers (pinned.ts, as-of.ts) and pass the rest through.
 import type { ReadOptions, RemoteApi, RemoteObject, RemoteRead, VersionPage } from "./remote.js";
-import { firstBytes } from "./remote.js";
+import { firstBytes } from "./first-bytes.js";
 
 export class ForwardingRemote implements RemoteApi {
   constructor(protected readonly inner: RemoteApi) {}

@@ -1,19 +1,20 @@
 // The remote bucket, read-only, through the one upstream client (signing,
 // addressing, timeouts, retries, error mapping: src/upstream/). Data (GET/HEAD)
-// goes over its signed plain HTTP; listings use its SDK client. Nothing here can write.
+// and listings go over its signed plain HTTP (listing-xml.ts reads the answers). Nothing here can write.
 import type { Readable } from "node:stream";
-import { ListObjectVersionsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { defaultProvider } from "@aws-sdk/credential-provider-node";
+import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import type { Dispatcher } from "undici";
 import { remoteBucketFor, type RemoteSettings } from "../config.js";
 import { S3Error } from "../s3/errors.js";
 import { CONTENT_HEADERS } from "../s3/headers.js";
 import { unquoteEtag } from "../s3/signer.js";
-import { isTimeout, noAnswer, seconds } from "../s3/timeouts.js";
+import { noAnswer, seconds } from "../s3/timeouts.js";
 import type { S3Object } from "../s3/model.js";
 import type { ByteRange, ContentHeaders } from "../store/types.js";
 import { compareKeys } from "../store/fs/key-order.js";
 import { UpstreamClient } from "../upstream/client.js";
+import { parseObjectListing, parseVersionListing, UnparsableListing } from "../upstream/listing-xml.js";
+import { firstBytes } from "./first-bytes.js";
 import { RemoteHealth } from "./remote-health.js";
 
 /**
@@ -85,7 +86,6 @@ const IDLE_MS = 30_000;
 export class Remote implements RemoteApi {
   readonly health: RemoteHealth;
   private readonly http: UpstreamClient;
-  private readonly sdk: S3Client;
 
   constructor(private readonly settings: RemoteSettings, { idleMs = IDLE_MS } = {}) {
     this.http = new UpstreamClient({
@@ -93,7 +93,7 @@ export class Remote implements RemoteApi {
       credentialsName: "remote",
       endpoint: settings.endpoint,
       region: settings.region,
-      credentials: settings.credentials ?? defaultProvider(),
+      credentials: settings.credentials ?? sdkDefaultCredentials(),
       addressingStyle: settings.addressingStyle,
       timeoutMs: settings.timeoutMs,
       idleMs,
@@ -104,7 +104,6 @@ export class Remote implements RemoteApi {
     });
     // the client's host: it alone knows the default endpoint (AWS S3 of the region)
     this.health = new RemoteHealth(this.http.host);
-    this.sdk = this.http.controlClient();
   }
 
   /** Does this local bucket overlay the remote? Every other bucket is local-only (see remoteBucketFor). */
@@ -170,81 +169,68 @@ export class Remote implements RemoteApi {
 
   /** Up to `limit` objects with keys > startAfter under prefix, in S3 order. */
   async list(bucket: string, options: { prefix?: string; startAfter?: string; limit: number }): Promise<RemoteObject[]> {
-    const output = await this.listing(bucket, "ListObjectsV2", (Bucket, abortSignal) => this.sdk.send(new ListObjectsV2Command({
-      Bucket, Prefix: options.prefix || undefined, StartAfter: options.startAfter, MaxKeys: Math.min(options.limit, 1000),
-    }), { abortSignal }));
-    return (output?.Contents ?? []).map((entry) => ({
-      key: entry.Key!,
-      size: entry.Size ?? 0,
-      etag: unquoteEtag(entry.ETag ?? ""),
-      lastModified: entry.LastModified ?? new Date(0),
-      headers: {},
-      userMetadata: {},
-    }));
+    const query: Record<string, string> = { "list-type": "2", "max-keys": String(Math.min(options.limit, 1000)) };
+    if (options.prefix) query.prefix = options.prefix;
+    if (options.startAfter) query["start-after"] = options.startAfter;
+    const listing = await this.listing(bucket, "ListObjectsV2", query, parseObjectListing);
+    return (listing?.objects ?? []).map((entry) => ({ ...entry, etag: unquoteEtag(entry.etag), headers: {}, userMetadata: {} }));
   }
 
   /** A page of ListObjectVersions: every version and delete marker under prefix after the markers. */
   async listVersions(bucket: string, options: { prefix?: string; keyMarker?: string; versionIdMarker?: string; limit: number }): Promise<VersionPage> {
-    const output = await this.listing(bucket, "ListObjectVersions", (Bucket, abortSignal) => this.sdk.send(new ListObjectVersionsCommand({
-      Bucket, Prefix: options.prefix || undefined, KeyMarker: options.keyMarker, VersionIdMarker: options.versionIdMarker, MaxKeys: Math.min(options.limit, 1000),
-    }), { abortSignal }));
-    if (!output) return { versions: [] };
-    const entry = (deleteMarker: boolean) => (item: { Key?: string; VersionId?: string; IsLatest?: boolean; LastModified?: Date; Size?: number; ETag?: string }): RemoteVersion => ({
-      key: item.Key!, versionId: item.VersionId ?? "null", isLatest: item.IsLatest === true, lastModified: item.LastModified ?? new Date(0),
-      deleteMarker, size: item.Size ?? 0, etag: unquoteEtag(item.ETag ?? ""),
-    });
-    // the answer holds versions and markers in two lists; S3 order is key, then newest first
-    const versions = [...(output.Versions ?? []).map(entry(false)), ...(output.DeleteMarkers ?? []).map(entry(true))]
+    const query: Record<string, string> = { versions: "", "max-keys": String(Math.min(options.limit, 1000)) };
+    if (options.prefix) query.prefix = options.prefix;
+    if (options.keyMarker !== undefined) query["key-marker"] = options.keyMarker;
+    if (options.versionIdMarker !== undefined) query["version-id-marker"] = options.versionIdMarker;
+    const listing = await this.listing(bucket, "ListObjectVersions", query, parseVersionListing);
+    if (!listing) return { versions: [] };
+    // S3 order is key, then newest first (the answer's two kinds are read apart)
+    const versions = listing.versions.map((entry) => ({ ...entry, etag: unquoteEtag(entry.etag) }))
       .sort((a, b) => compareKeys(a.key, b.key) || b.lastModified.getTime() - a.lastModified.getTime());
-    const next = output.IsTruncated && output.NextKeyMarker !== undefined
-      ? { keyMarker: output.NextKeyMarker, versionIdMarker: output.NextVersionIdMarker }
+    const next = listing.isTruncated && listing.nextKeyMarker !== undefined
+      ? { keyMarker: listing.nextKeyMarker, versionIdMarker: listing.nextVersionIdMarker }
       : undefined;
     return { versions, next };
   }
 
-  /** One listing call with its deadline and error mapping; undefined for a bucket the remote does not have. */
-  private async listing<T extends { Name?: string; IsTruncated?: boolean }>(bucket: string, operation: ListOperation, run: (remoteBucket: string, signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
-    const remoteBucket = this.bucketFor(bucket);
-    // silence fails an attempt; the deadline (just above what the attempts can take) bounds a remote that answers a byte at a time
-    const deadline = new AbortController();
+  /**
+   * One listing call, read whole and parsed; undefined for a bucket the remote
+   * does not have. Retries and per-read silence are the upstream client's; the
+   * deadline (just above what its attempts can take) bounds a remote that answers a byte at a time.
+   */
+  private async listing<T>(bucket: string, operation: ListOperation, query: Record<string, string>, parse: (xml: string) => T): Promise<T | undefined> {
+    const what = `${operation} on ${bucket}`;
     const deadlineMs = RETRIES * this.settings.timeoutMs + 1000;
-    const timer = setTimeout(() => deadline.abort(), deadlineMs);
-    let output: T;
+    const signal = AbortSignal.timeout(deadlineMs);
+    let parsed: T;
     try {
-      output = await run(remoteBucket, deadline.signal);
+      const response = await this.http.send({ method: "GET", bucket: this.bucketFor(bucket), query, what, signal });
+      if (response.statusCode === 404) {
+        response.body.resume();
+        return undefined;
+      }
+      if (response.statusCode !== 200) throw await this.listingRefused(response, what);
+      parsed = parse(await readText(response.body, MAX_LISTING_BYTES));
     } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404) return undefined;
-      const problem = deadline.signal.aborted
-        ? `did not answer within ${seconds(deadlineMs)} (${operation} on ${bucket})`
-        : this.listingProblem(error, status, bucket, operation);
-      throw this.health.failure(`${this.http.who} ${problem}`, status === 403 ? "AccessDenied" : "ServiceUnavailable");
-    } finally {
-      clearTimeout(timer);
-    }
-    // the SDK reads any XML (or none) without complaint: an HTML error page from a proxy would list as empty
-    if (output.Name === undefined && output.IsTruncated === undefined) {
-      throw this.health.failure(`${this.http.who} ${unparsable(bucket, operation, "it has none of its fields")}`);
+      if (error instanceof S3Error) throw error;
+      if (signal.aborted) throw this.health.failure(`${this.http.who} did not answer within ${seconds(deadlineMs)} (${what})`, "ServiceUnavailable");
+      if (!(error instanceof UnparsableListing)) throw this.health.failure(`${this.http.who} ${noAnswer(error, this.settings.timeoutMs)} (${what})`, "ServiceUnavailable");
+      const result = operation === "ListObjectsV2" ? "ListBucketResult" : "ListVersionsResult";
+      throw this.health.failure(`${this.http.who} answered ${what} with something that could not be parsed as a ${result} (${error.message})`, "ServiceUnavailable");
     }
     this.health.ok();
-    return output;
+    return parsed;
   }
 
-  /** Why a listing failed, for "remote S3 at <host> <problem>". */
-  private listingProblem(error: unknown, status: number | undefined, bucket: string, operation: ListOperation): string {
-    const err = error as { name?: string; message?: string };
-    if (status === 403) return `denied ${operation} on ${bucket} (${err.name ?? "AccessDenied"}): check the remote credentials`;
-    if (status === undefined) {
-      return `${noAnswer(error, this.settings.timeoutMs)} (${operation} on ${bucket}${isTimeout(error) ? `, ${RETRIES} attempts` : ""})`;
-    }
-    // a 2xx the SDK could not parse: say so, not "answered Error"
-    if (status < 300) return unparsable(bucket, operation, firstLine(err.message));
-    const code = err.name && !["Error", "Unknown", "UnknownError"].includes(err.name) ? err.name : `HTTP ${status}`;
-    return `answered ${code} to ${operation} on ${bucket}`;
+  /** A listing answered with an error: denied names the credentials; anything else is the remote's trouble, not the client's (503). */
+  private async listingRefused(response: Dispatcher.ResponseData, what: string): Promise<S3Error> {
+    if (response.statusCode === 403 || response.statusCode >= 500) return this.http.errorOf(response, what);
+    const text = await readText(response.body, 64 * 1024).catch(() => "");
+    const code = /<Code>([^<]{1,64})<\/Code>/.exec(text)?.[1] ?? `HTTP ${response.statusCode}`;
+    return this.health.failure(`${this.http.who} answered ${code} to ${what}`, "ServiceUnavailable");
   }
 
   close(): Promise<void> {
-    this.sdk.destroy();
     return this.http.close();
   }
 
@@ -261,16 +247,6 @@ export class Remote implements RemoteApi {
       return;
     }
     throw await this.http.errorOf(response, `${method} ${key === undefined ? bucket : `${bucket}/${key}`}`);
-  }
-}
-
-/** getFirstBytes in terms of get (shared with test doubles of the remote). */
-export async function firstBytes(remote: Pick<RemoteApi, "get">, bucket: string, key: string, count: number): Promise<RemoteRead | undefined> {
-  try {
-    return await remote.get(bucket, key, { range: { start: 0, end: count - 1 } });
-  } catch (error) {
-    if (error instanceof S3Error && error.code === "InvalidRange") return remote.get(bucket, key);
-    throw error;
   }
 }
 
@@ -304,13 +280,34 @@ function objectFromHeaders(key: string, headers: Dispatcher.ResponseData["header
   };
 }
 
-type ListOperation = "ListObjectsV2" | "ListObjectVersions";
-
-function unparsable(bucket: string, operation: ListOperation, why: string): string {
-  const result = operation === "ListObjectsV2" ? "ListBucketResult" : "ListVersionsResult";
-  return `answered ${operation} on ${bucket} with something that could not be parsed as a ${result} (${why})`;
+/**
+ * The SDK's default credential chain (environment, profiles, SSO, instance roles),
+ * imported on the first signature: ~60 ms of imports a remote with its own keys never needs.
+ */
+function sdkDefaultCredentials(): AwsCredentialIdentityProvider {
+  let chain: Promise<AwsCredentialIdentityProvider> | undefined;
+  return async () => {
+    chain ??= import("@aws-sdk/credential-provider-node").then(({ defaultProvider }) => defaultProvider());
+    return (await chain)();
+  };
 }
 
-function firstLine(text: string | undefined): string {
-  return (text ?? "").split("\n")[0]!.replace(/^@aws-sdk /, "").trim().slice(0, 200);
+type ListOperation = "ListObjectsV2" | "ListObjectVersions";
+
+/** a listing page of 1000 keys is under 1 MiB; an answer far above that is not one */
+const MAX_LISTING_BYTES = 16 * 1024 * 1024;
+
+/** A body as text, refusing one longer than `limit` bytes. */
+async function readText(body: Readable, limit: number): Promise<string> {
+  const pieces: Buffer[] = [];
+  let length = 0;
+  for await (const piece of body as AsyncIterable<Buffer>) {
+    length += piece.length;
+    if (length > limit) {
+      body.destroy();
+      throw new UnparsableListing(`it is longer than ${limit} bytes`);
+    }
+    pieces.push(piece);
+  }
+  return Buffer.concat(pieces).toString("utf8");
 }

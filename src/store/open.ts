@@ -5,7 +5,6 @@ import path from "node:path";
 import type { ServeConfig } from "../config.js";
 import { log } from "../log.js";
 import { openFsStore } from "./fs/index.js";
-import { openS3Store, S3Store } from "./s3/index.js";
 import type { Store } from "./types.js";
 
 const RETRY_MS = 5000;
@@ -18,6 +17,8 @@ export async function openStore(config: ServeConfig): Promise<Store> {
   await makePrivate(config.dataDir);
   const tier = config.localTier;
   if (!tier) return openFsStore(config.dataDir);
+  // the S3 tier loads the AWS SDK (~300 ms of imports here): only when one is configured
+  const { openS3Store, S3Store } = await import("./s3/index.js");
   const options = {
     endpoint: tier.endpoint,
     region: config.region,

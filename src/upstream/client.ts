@@ -1,16 +1,15 @@
 // The one client for every S3 this program talks to: the remote bucket and an
 // S3 local tier. Addressing (path or virtual-hosted), SigV4 signing, timeouts,
-// retries with jitter and Retry-After, the SDK client for control calls with the
-// same settings, and (errors.ts) one mapping of its answers to S3 errors.
+// retries with jitter and Retry-After, and (errors.ts) one mapping of its answers
+// to S3 errors; the S3 tier's SDK client takes the same settings (control-client.ts).
 // Data goes over signed plain undici requests: measured ~1.3x the SDK's
 // throughput and ~6x its small-request rate.
 import type { Readable } from "node:stream";
-import { S3Client } from "@aws-sdk/client-s3";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import { Agent, type Dispatcher } from "undici";
 import { S3Error } from "../s3/errors.js";
 import { encodeKey, s3Signer } from "../s3/signer.js";
-import { agentTimeouts, isTimeout, noAnswer, sdkTimeouts } from "../s3/timeouts.js";
+import { agentTimeouts, isTimeout, noAnswer } from "../s3/timeouts.js";
 import { errorFromAnswer, type Failure, type Where } from "./errors.js";
 
 export interface UpstreamSettings {
@@ -29,7 +28,7 @@ export interface UpstreamSettings {
   idleMs: number;
   /** attempts of a request whose body can be sent again (none, or a Buffer) */
   attempts: number;
-  /** attempts of an SDK control call */
+  /** attempts of an SDK control call (control-client.ts) */
   controlAttempts: number;
   /** the error for trouble (unreachable, 5xx, denied); the remote logs it once per outage */
   failure?: Failure;
@@ -44,6 +43,10 @@ export interface UpstreamRequest {
   /** a body of known length: RGW refuses aws-chunked bodies without one; a stream is sent once, never retried */
   body?: Readable | Buffer;
   contentLength?: number;
+  /** names the call in the message when nothing answers, e.g. "ListObjectsV2 on photos" */
+  what?: string;
+  /** ends the request (and its body) early: a deadline on the whole call */
+  signal?: AbortSignal;
 }
 
 /** The first retry waits up to 100 ms, the second up to 400 ms (full jitter). */
@@ -62,29 +65,14 @@ export class UpstreamClient {
     this.base = new URL(settings.endpoint ?? `https://s3.${settings.region}.amazonaws.com`);
     this.host = this.base.host;
     this.signer = s3Signer(settings.credentials, settings.region);
-    this.agent = new Agent({ connections: 64, keepAliveTimeout: settings.idleMs, ...agentTimeouts(settings.timeoutMs) });
+    // keepAliveMaxTimeout: a server's Keep-Alive hint (Node's own says 60 s) would otherwise keep idle sockets past idleMs
+    this.agent = new Agent({ connections: 64, keepAliveTimeout: settings.idleMs, keepAliveMaxTimeout: settings.idleMs, ...agentTimeouts(settings.timeoutMs) });
     this.failure = settings.failure ?? ((message, code) => new S3Error(code, message));
   }
 
   /** "remote S3 at host:port" */
   get who(): string {
     return `${this.settings.role} at ${this.host}`;
-  }
-
-  /** An SDK client for control calls (listings, multipart bookkeeping) with the same endpoint, credentials and bounds. */
-  controlClient(): S3Client {
-    // the SDK's default pool keeps idle sockets until the other side closes them: up to 50 fds after a burst of listings
-    const pool = { keepAlive: true, maxSockets: 50, timeout: this.settings.idleMs };
-    return new S3Client({
-      endpoint: this.settings.endpoint,
-      region: this.settings.region,
-      credentials: this.settings.credentials,
-      forcePathStyle: this.settings.addressingStyle === "path",
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      maxAttempts: this.settings.controlAttempts,
-      requestHandler: { ...sdkTimeouts(this.settings.timeoutMs), httpAgent: pool, httpsAgent: pool },
-    });
   }
 
   /**
@@ -95,7 +83,8 @@ export class UpstreamClient {
    */
   async send(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     const target = this.targetFor(req.bucket, req.key);
-    const query = Object.entries(req.query ?? {}).map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join("&");
+    // encoded exactly as SigV4's canonical query encodes it, so no server has to re-encode to check the signature
+    const query = Object.entries(req.query ?? {}).map(([name, value]) => `${encodeQueryPart(name)}=${encodeQueryPart(value)}`).join("&");
     const headers: Record<string, string> = { host: target.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD", ...req.headers };
     if (req.contentLength !== undefined) headers["content-length"] = String(req.contentLength);
     const attempts = req.body === undefined || Buffer.isBuffer(req.body) ? this.settings.attempts : 1;
@@ -116,7 +105,7 @@ export class UpstreamClient {
       try {
         // origin + path, not a URL: a URL would resolve "." and ".." segments of keys
         const path = query ? `${target.path}?${query}` : target.path;
-        const response = await this.agent.request({ origin: target.origin, path, method: req.method, headers: signed.headers, body: req.body });
+        const response = await this.agent.request({ origin: target.origin, path, method: req.method, headers: signed.headers, body: req.body, signal: req.signal });
         if (response.statusCode < 500 || attempt === attempts) return response;
         // an answer asking for a longer wait than a client would sit through is the caller's to map, like the last one
         waitMs = retryAfterMs(response.headers["retry-after"]);
@@ -125,7 +114,10 @@ export class UpstreamClient {
       } catch (error) {
         if (req.body && !Buffer.isBuffer(req.body)) req.body.destroy();
         if (error instanceof S3Error) throw error;
-        problem = noAnswer(error, this.settings.timeoutMs) + (isTimeout(error) && attempts > 1 ? ` (${attempts} attempts)` : "");
+        if (req.signal?.aborted) throw error;
+        const tries = isTimeout(error) && attempts > 1 ? `${attempts} attempts` : undefined;
+        const about = [req.what, tries].filter((part) => part !== undefined).join(", ");
+        problem = noAnswer(error, this.settings.timeoutMs) + (about ? ` (${about})` : "");
         waitMs = 0;
       }
     }
@@ -161,6 +153,11 @@ export function retryAfterMs(value: string | string[] | undefined, now = Date.no
   if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;
   const date = Date.parse(text);
   return Number.isNaN(date) ? 0 : Math.max(0, date - now);
+}
+
+/** RFC 3986: everything but A-Z a-z 0-9 - _ . ~ percent-encoded ("/" too, unlike in a key's path) */
+function encodeQueryPart(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { S3Error } from "../../src/s3/errors.js";
 import { compareKeys } from "../../src/store/fs/key-order.js";
-import { firstBytes, type ReadOptions, type RemoteApi, type RemoteObject, type RemoteRead, type RemoteVersion, type VersionPage } from "../../src/engine/remote.js";
+import { firstBytes } from "../../src/engine/first-bytes.js";
+import { type ReadOptions, type RemoteApi, type RemoteObject, type RemoteRead, type RemoteVersion, type VersionPage } from "../../src/engine/remote.js";
 import { RemoteHealth } from "../../src/engine/remote-health.js";
 import type { ContentHeaders } from "../../src/store/types.js";
 

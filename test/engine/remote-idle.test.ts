@@ -1,7 +1,8 @@
-// The remote's listing connections go back when idle, as the data path's
-// (undici, keepAliveTimeout) already did. The SDK's default pool kept idle
-// sockets open until the remote closed them, so after a burst of listings serve
-// held up to 50 remote connections (and fds) for as long as the remote allowed.
+// The remote's connections go back when idle. The SDK's default pool kept idle
+// listing sockets open until the remote closed them, so after a burst of
+// listings serve held up to 50 remote connections (and fds); listings now share
+// the data path's undici pool, where a server's Keep-Alive hint (Node's says
+// 60 s) would keep them past the idle time unless keepAliveMaxTimeout caps it.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";

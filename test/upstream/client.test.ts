@@ -122,6 +122,29 @@ describe("retries", () => {
     expect(troubles).toEqual(["test S3 at 127.0.0.1:1 is unreachable (ECONNREFUSED)"]);
     await http.close();
   });
+
+  test("the call's name, when given, is in the message of no answer", async () => {
+    const troubles: string[] = [];
+    const http = client({ endpoint: "http://127.0.0.1:1", failure: (message, code) => (troubles.push(message), new S3Error(code, message)) });
+    await http.send({ method: "GET", bucket: "b", what: "ListObjectsV2 on b" }).catch(() => undefined);
+    expect(troubles).toEqual(["test S3 at 127.0.0.1:1 is unreachable (ECONNREFUSED) (ListObjectsV2 on b)"]);
+    await http.close();
+  });
+
+  test("an aborted signal ends the call with the abort, not a retry or an upstream failure", async () => {
+    const troubles: string[] = [];
+    const http = client({ failure: (message, code) => (troubles.push(message), new S3Error(code, message)) });
+    replies.push(() => undefined); // never answers
+    const signal = AbortSignal.timeout(200);
+    const started = Date.now();
+    const error = await http.send({ method: "GET", bucket: "b", signal }).catch((e: unknown) => e);
+    expect(error).not.toBeInstanceOf(S3Error);
+    expect(signal.aborted).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(troubles).toEqual([]);
+    expect(seen).toHaveLength(1);
+    await http.close();
+  });
 });
 
 describe("requests", () => {
@@ -129,6 +152,13 @@ describe("requests", () => {
     const http = client();
     await (await http.send({ method: "GET", bucket: "b", key: "a/../b c/./d+e", query: { uploadId: "x y" } })).body.text();
     expect(seen[0]!.url).toBe("/b/a/../b%20c/./d%2Be?uploadId=x%20y");
+    await http.close();
+  });
+
+  test("query values are sent as SigV4's canonical query encodes them (RFC 3986, / and !'()* included)", async () => {
+    const http = client();
+    await (await http.send({ method: "GET", bucket: "b", query: { "list-type": "2", prefix: "a (b)*!'/c~_.-" } })).body.text();
+    expect(seen[0]!.url).toBe("/b?list-type=2&prefix=a%20%28b%29%2A%21%27%2Fc~_.-");
     await http.close();
   });
 });

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { UpstreamClient } from "../../upstream/client.js";
+import { controlClient } from "../../upstream/control-client.js";
 import type {
   BucketInfo, BucketUsage, ByteRange, CachedEntry, Checksum, ChunkInfo, ChunkKey, ChunkVersion, ListCachedOptions, ListOptions, ListUploadsOptions,
   NewObject, ObjectInfo, PartInfo, StagedData, Store, UploadInfo, UsageOptions,
@@ -84,7 +85,7 @@ export class S3Store implements Store {
       attempts: 1,
       controlAttempts: 2,
     });
-    this.sdk = this.http.controlClient();
+    this.sdk = controlClient(this.http);
     // staged files are owned by the store itself: take() refuses another store's
     this.staging = new Staging(this, options.stagingDir ?? join(tmpdir(), "s3-overlay-staging"));
     const tier = (this.tier = new Tier(this.http, this.sdk, options.cacheBucket));
