@@ -52,6 +52,8 @@ export class Fill {
   private spool: Spool | undefined;
   /** the disk filled up during the fill: late readers go to the remote */
   passedThrough = false;
+  /** why the copy failed (its readers got the same error); set before `done` settles */
+  failure: Error | undefined;
 
   constructor(
     remote: RemoteApi, bucket: string, key: string, spoolPath: string, sizes: FillSizes, private readonly space: DiskSpace,
@@ -139,6 +141,7 @@ export class Fill {
         throw new Error(`remote bytes of ${bucket}/${key} do not match its ETag ${object.etag}`);
       }
     } catch (error) {
+      this.failure = error as Error;
       await bytes.return(undefined);
       hash?.cancel();
       this.detach();

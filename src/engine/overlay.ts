@@ -152,15 +152,20 @@ export class Overlay {
     const read = await this.get(bucket, key, false);
     if (!read || read.info.chunkSize !== undefined) return read?.info;
     const fill = this.fills.get(objectId(bucket, key));
+    if (fill) {
+      // wait for the fill itself: reading its bytes back from the spool, as a GET does, cost a read of every byte
+      await fill.done;
+      if (fill.passedThrough) throw errors.storageFull();
+      if (fill.failure) throw fill.failure;
+      return read.info;
+    }
+    // the fill ended meanwhile: reading what it left surfaces a failure
     const opened = await read.open();
     if (opened.cache === "pass" && this.settings.cacheEnabled) {
       opened.body.destroy();
       throw errors.storageFull();
     }
-    // reading the bytes surfaces the fill's error, if any
     await finished(opened.body.resume());
-    await fill?.done;
-    if (fill?.passedThrough) throw errors.storageFull();
     return read.info;
   }
 

@@ -6,6 +6,7 @@ import { evict, type EvictRequest } from "../../src/engine/evict.js";
 import { warmRequest } from "../../src/cli/requests.js";
 import { warm } from "../../src/engine/warm.js";
 import { bytesOf, CHUNK, clientPut, engineOnDoubles, getBytes } from "../doubles/engine.js";
+import { Gate } from "../doubles/fake-remote.js";
 
 const evictAll: EvictRequest = { scope: {}, chunksOnly: false, tombstones: false, clientWrites: false, dryRun: false };
 
@@ -46,6 +47,36 @@ describe("warm", () => {
     const summary = await warm(engine, warmRequest({ targets: ["remote"] }, { chunks: "first,tail:1KiB" }, {}));
     expect(summary.fetched).toEqual({ objects: 1, bytes: 2 * CHUNK + 10 });
     expect((await store.listChunks("remote", "table.parquet", large.etag)).map((chunk) => chunk.index)).toEqual([0, 4, 5]);
+  });
+
+  it("an object whose bytes do not match its ETag fails the warm and leaves nothing cached", async () => {
+    const { engine, store, remote } = await engineOnDoubles();
+    remote.put("remote", "data/good", "good");
+    remote.put("remote", "data/corrupt", "what the remote sends", { etag: "0123456789abcdef0123456789abcdef" });
+    const summary = await warm(engine, warmRequest({ targets: ["remote/data/"] }, {}, {}));
+    expect(summary.fetched.objects).toBe(1);
+    expect(summary.failed).toEqual([{ bucket: "remote", key: "data/corrupt", error: expect.stringMatching(/do not match its ETag/) }]);
+    expect(await store.headObject("remote", "data/corrupt")).toBeUndefined();
+    expect((await store.headObject("remote", "data/good"))?.origin).toBe("remote");
+  });
+
+  it("waits for a fill a client's GET started, without fetching the object twice", async () => {
+    const { engine, store, remote } = await engineOnDoubles();
+    const body = bytesOf(50_000);
+    remote.put("remote", "data/shared", body);
+    const gate = new Gate();
+    remote.intercept = async (request) => {
+      if (request.method === "GET") await gate.opened;
+    };
+    const reading = getBytes(engine, "remote", "data/shared");
+    const warming = warm(engine, warmRequest({ targets: ["remote/data/"] }, {}, {}));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gate.open();
+    const [read, summary] = await Promise.all([reading, warming]);
+    expect(read.bytes.equals(body)).toBe(true);
+    expect(summary).toMatchObject({ fetched: { objects: 1, bytes: body.length }, failed: [] });
+    expect(remote.count("GET", "data/shared")).toBe(1);
+    expect((await store.headObject("remote", "data/shared"))?.size).toBe(body.length);
   });
 
   it("a remote object replaced since it was mirrored is fetched again", async () => {
