@@ -50,7 +50,11 @@ export class DiskSpace {
    * returns the release function, or undefined (and marks the disk full) if not.
    */
   async reserve(bytes: number): Promise<(() => void) | undefined> {
-    const free = await this.free();
+    return this.reserveFrom(await this.free(), bytes);
+  }
+
+  /** reserve() with the free bytes just measured (free()), e.g. while waiting for something else */
+  reserveFrom(free: number, bytes: number): (() => void) | undefined {
     if (bytes > free - this.reserved - FREE_MARGIN) {
       this.markFull(`${bytes} bytes wanted, ${Math.max(0, free - this.reserved)} free`, free);
       return undefined;

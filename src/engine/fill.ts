@@ -90,20 +90,32 @@ export class Fill {
   ): Promise<void> {
     let first: RemoteRead | undefined;
     let release: (() => void) | undefined;
+    // the spool file and the disk's free space are got while the remote answers: in turn after it,
+    // they were ~1 ms of a cold 4 KiB GET's time to first byte (traced); an unused spool is removed
+    const opening = Spool.create(spoolPath);
+    opening.catch(() => undefined); // awaited below, or discarded
+    const discardSpool = () => void opening.then((unused) => unused.release(true), () => undefined);
+    const freeNow = this.space.free();
     try {
       first = await remote.getFirstBytes(bucket, key, sizes.chunkSize);
-      if (!first) return resolveReady(undefined);
+      if (!first) {
+        discardSpool();
+        return resolveReady(undefined);
+      }
       if (first.object.size > sizes.chunkThreshold) {
+        discardSpool();
         return resolveReady({ object: first.object, chunked: true, firstChunk: first.body });
       }
-      release = await this.space.reserve(first.object.size);
+      release = this.space.reserveFrom(await freeNow, first.object.size);
       if (!release) {
+        discardSpool();
         discard(first.body);
         this.passedThrough = true;
         return resolveReady({ object: first.object, chunked: false, passThrough: true });
       }
-      this.spool = await Spool.create(spoolPath);
+      this.spool = await opening;
     } catch (error) {
+      discardSpool();
       if (first) discard(first.body);
       release?.();
       return rejectReady(error);

@@ -1,5 +1,8 @@
 // Miss-fills on the test doubles: single-flight, verification before commit,
 // and what a failed fill leaves behind (nothing).
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Gate } from "../doubles/fake-remote.js";
 import { bytesOf, CHUNK, engineOnDoubles, eventually, getBytes, readAll } from "../doubles/engine.js";
@@ -70,4 +73,20 @@ describe("fills", () => {
     expect(remote.requests.filter((request) => request.method === "GET").map((request) => request.range)).toEqual([{ start: 0, end: CHUNK - 1 }, undefined]);
     await eventually(async () => expect(await store.headObject("remote", "empty")).toMatchObject({ size: 0, origin: "remote" }));
   });
+
+  it("the spool file opened while the remote answers is removed when unused: a 404, a chunked object, a failure", async () => {
+    const spoolDir = join(await mkdtemp(join(tmpdir(), "s3-overlay-fill-")), "spool");
+    const { engine, remote } = await engineOnDoubles({ spoolDir });
+    remote.put("remote", "large", bytesOf(3 * CHUNK, 9));
+    remote.put("remote", "broken", "x");
+    await expect(engine.getObject("remote", "missing")).rejects.toThrow(/does not exist/);
+    await readAll((await (await engine.getObject("remote", "large")).open()).body);
+    remote.intercept = (request) => {
+      if (request.key === "broken") throw new Error("remote trouble");
+    };
+    await expect(engine.getObject("remote", "broken")).rejects.toThrow(/remote trouble/);
+    await eventually(async () => expect(await readdir(spoolDir)).toEqual([]));
+    await rm(dirname(spoolDir), { recursive: true, force: true });
+  });
 });
+
