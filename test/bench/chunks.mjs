@@ -206,7 +206,7 @@ async function coldRanges({ rgw, direct, workDir, sizeBytes }) {
  * RGW at `remoteUrl` (RGW itself, or a per-connection throttle in front of it).
  * Remote bytes come from RGW's own counter (a proxy would cost CPU on the data path).
  */
-async function coldFullRead({ rgw, workDir, trials, maxInflight, key, objectSize, remoteUrl = rgw.endpoint, link = "local RGW" }) {
+async function coldFullRead({ rgw, workDir, trials, maxInflight, key, objectSize, remoteUrl = rgw.endpoint, link = "local RGW", minRatio }) {
   const direct = s3Client(remoteUrl, { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey }, rgw.region);
   const directUrl = await presignGet(direct, BUCKET, key);
   direct.destroy();
@@ -247,8 +247,8 @@ async function coldFullRead({ rgw, workDir, trials, maxInflight, key, objectSize
       overlay: mbps(overlay, 1),
       baseline: `${mbps(baseline, 1)} (one direct GET stream)`,
       ratio: overlay / baseline,
-      target: ">= 1.5x",
-      pass: overlay / baseline >= 1.5,
+      // issue 14: behind a per-connection limit, parallel chunk fetches must beat one stream 3x; on loopback there is no limit to beat
+      ...(minRatio === undefined ? {} : { target: `>= ${minRatio}x`, pass: overlay / baseline >= minRatio }),
     }),
     resultRow(`${title}: remote bytes / object size (max of ${trials})`, {
       overlay: `${fetched.toFixed(3)}x (RGW get_b)`,
@@ -269,7 +269,7 @@ async function coldFullRead({ rgw, workDir, trials, maxInflight, key, objectSize
 async function coldFullReadThrottled(context) {
   const link = await startThrottledProxyProcess(context.rgw.endpoint, WAN_STREAM_RATE);
   try {
-    const options = { ...context, key: WAN_KEY, objectSize: context.wanSize, remoteUrl: link.url, link: `${WAN_STREAM_RATE / 1e6} MB/s per connection` };
+    const options = { ...context, key: WAN_KEY, objectSize: context.wanSize, remoteUrl: link.url, link: `${WAN_STREAM_RATE / 1e6} MB/s per connection`, minRatio: 3 };
     return [...(await coldFullRead({ ...options, maxInflight: 4 })), ...(await coldFullRead({ ...options, maxInflight: 8 }))];
   } finally {
     await link.stop();
