@@ -60,15 +60,15 @@ export class Reads {
   }
 
   /** The store's object, unless it is a mirror too old to trust (S3_OVERLAY_REVALIDATE) that the remote changed. */
-  async localObject(bucket: string, key: string): Promise<ObjectInfo | undefined> {
-    const info = await this.store.headObject(bucket, key);
+  async localObject(bucket: string, key: string, intent?: "read"): Promise<ObjectInfo | undefined> {
+    const info = await this.store.headObject(bucket, key, intent);
     const overlay = this.overlayFor(bucket);
     if (!info || !overlay?.isStale(info)) return info;
     return overlay.revalidate(info);
   }
 
   private async find(bucket: string, key: string, options: LookupOptions): Promise<ObjectRead> {
-    const info = await this.localObject(bucket, key);
+    const info = await this.localObject(bucket, key, "read");
     const overlay = this.overlayFor(bucket);
     if (info?.chunkSize !== undefined) {
       if (!overlay) throw new S3Error("ServiceUnavailable", `${bucket}/${key} is cached in chunks from a remote, and bucket ${bucket} no longer overlays one`);

@@ -1,6 +1,6 @@
 // The Store interface: what the engine needs from a local tier. Drivers
 // (fs/ embedded, s3/ for MinIO or Ceph RGW) implement it; none imports the engine.
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { BlockCheck } from "../block-crc.js";
 import type { BucketInfo, ByteRange, Checksum, ChecksumAlgorithm, ContentHeaders, PartInfo, S3Object, UploadInfo } from "../s3/model.js";
 
@@ -41,6 +41,18 @@ export const OBJECT_BYTES = Symbol("s3-overlay.objectBytes");
 
 export function objectBytesOf(stream: Readable): Buffer | undefined {
   return (stream as Readable & { [OBJECT_BYTES]?: Buffer })[OBJECT_BYTES];
+}
+
+/** The bytes `range` of an object held in memory, as a stream that also carries them (OBJECT_BYTES). */
+export function inMemoryStream(bytes: Buffer, range: ByteRange | undefined): Readable {
+  const part = range === undefined ? bytes : bytes.subarray(range.start, Math.min(range.end, bytes.length - 1) + 1);
+  const stream = new Readable({
+    read() {
+      if (part.length > 0) this.push(part);
+      this.push(null);
+    },
+  });
+  return Object.assign(stream, { [OBJECT_BYTES]: part });
 }
 
 /**
@@ -203,7 +215,12 @@ export interface ObjectStore {
   /** throws S3Error NoSuchBucket / BucketNotEmpty (objects or uploads in progress) */
   deleteBucket(name: string): Promise<void>;
 
-  headObject(bucket: string, key: string): Promise<ObjectInfo | undefined>;
+  /**
+   * `intent` "read": readObject of the answer follows. A store whose lookups are
+   * round trips (the S3 tier) may then fetch a small object's bytes with its facts,
+   * so that readObject of this same `info` needs no second one.
+   */
+  headObject(bucket: string, key: string, intent?: "read"): Promise<ObjectInfo | undefined>;
   /**
    * Streams exactly the version described by `info` (or the range of it). If that
    * version was replaced or deleted before the stream opened, the stream errors

@@ -70,6 +70,24 @@ export function storeContract(setup: ContractSetup): void {
     expect((await readAll(store.readObject(plainHead!))).length).toBe(0);
   });
 
+  it("a lookup for a read describes each object as headObject does and reads the same bytes, whole and ranged", async () => {
+    const store = setup.store();
+    const bucket = setup.freshBucket();
+    await store.createBucket(bucket, "us-east-1");
+    // empty, small, just inside and just past a lookup's read-ahead (64 KiB on the S3 tier), larger
+    for (const size of [0, 1, 4096, 65536, 65537, 300_000]) {
+      const data = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) data[i] = (i * 7 + size) & 0xff;
+      const info = await put(store, bucket, `k${size}`, data);
+      const looked = await store.headObject(bucket, `k${size}`, "read");
+      expect(looked, `size ${size}`).toEqual(info);
+      expect((await readAll(store.readObject(looked!))).equals(data), `size ${size}`).toBe(true);
+      if (size > 10) expect((await readAll(store.readObject(looked!, { start: 3, end: size - 2 }))).equals(data.subarray(3, size - 1))).toBe(true);
+    }
+    expect(await store.headObject(bucket, "absent", "read")).toBeUndefined();
+    expect(await store.headObject(setup.freshBucket(), "k1", "read")).toBeUndefined();
+  });
+
   it("a replaced or deleted version reads as NoSuchKey; a missing bucket/key heads as undefined", async () => {
     const store = setup.store();
     const bucket = setup.freshBucket();

@@ -1,6 +1,8 @@
 // The S3 local tier driver against a real Ceph RGW: the shared store contract,
 // plus what only a shared tier has (visibility in the tier, several stores on
 // one tier, the tier going away).
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openS3Store, type S3Store, type S3StoreOptions } from "../../src/store/s3/index.js";
@@ -26,6 +28,12 @@ function optionsFor(rgw: RgwServer, stagingDir?: string): S3StoreOptions {
     defaultBucketLocation: "us-east-1",
     stagingDir,
   };
+}
+
+/** requests RGW has answered so far (its own counter, from the admin socket) */
+function rgwRequests(rgw: RgwServer): number {
+  const dump = execFileSync("ceph", ["--admin-daemon", join(rgw.dir, "run", "client.rgw.asok"), "perf", "dump", "rgw"], { encoding: "utf8" });
+  return JSON.parse(dump).rgw.req as number;
 }
 
 function sdkFor(rgw: RgwServer): S3Client {
@@ -137,6 +145,30 @@ describe.skipIf(skipReason !== undefined)("S3Store on Ceph RGW", () => {
     expect((await readAll(store.readObject(head!))).equals(data)).toBe(true);
   }, 60_000);
 
+  it("a small object's lookup for a read and its read are one tier request; a larger one's are two, an empty one's two", async () => {
+    const bucket = `lookup-${process.pid}`;
+    await store.createBucket(bucket, "us-east-1");
+    const sizes = { small: 4096, larger: 65537, empty: 0 };
+    for (const [key, size] of Object.entries(sizes)) {
+      await store.commitObject(bucket, key, [await store.stage(bodyOf(Buffer.alloc(size, 7)))], { etag: "dddddddddddddddddddddddddddddddd", headers: {}, userMetadata: {}, origin: "local" });
+    }
+    const requestsFor = async (key: string) => {
+      const before = rgwRequests(server!);
+      const info = await store.headObject(bucket, key, "read");
+      expect((await readAll(store.readObject(info!))).length).toBe(sizes[key as keyof typeof sizes]);
+      return rgwRequests(server!) - before;
+    };
+    expect(await requestsFor("small")).toBe(1);
+    expect(await requestsFor("larger")).toBe(2);
+    expect(await requestsFor("empty")).toBe(2);
+    // the bytes are those of the version the lookup described, even if it is replaced before the read
+    const looked = await store.headObject(bucket, "small", "read");
+    await store.commitObject(bucket, "small", [await store.stage(bodyOf("replaced"))], { etag: "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", headers: {}, userMetadata: {}, origin: "local" });
+    expect((await readAll(store.readObject(looked!))).equals(Buffer.alloc(4096, 7))).toBe(true);
+    // without the lookup's bytes (a plain HEAD's info) a replaced version is NoSuchKey, as before
+    await expect(readAll(store.readObject({ ...looked! }))).rejects.toMatchObject({ code: "NoSuchKey" });
+  });
+
   it("the tier down: store calls throw ServiceUnavailable naming it; openS3Store fails with a clear error", async () => {
     const bucket = `down-${process.pid}`;
     await store.createBucket(bucket, "us-east-1");
@@ -144,7 +176,7 @@ describe.skipIf(skipReason !== undefined)("S3Store on Ceph RGW", () => {
     await server!.pause("refuse");
     try {
       const host = new URL(server!.endpoint).host;
-      for (const call of [() => store.headObject(bucket, "k"), () => store.listObjects(bucket, { limit: 10 }), () => store.listBuckets(), () => store.hasTombstone(bucket, "k"), () => readAll(store.readObject(info))]) {
+      for (const call of [() => store.headObject(bucket, "k"), () => store.headObject(bucket, "k", "read"), () => store.listObjects(bucket, { limit: 10 }), () => store.listBuckets(), () => store.hasTombstone(bucket, "k"), () => readAll(store.readObject(info))]) {
         const error = await call().then(() => undefined, (e: unknown) => e);
         expect(error).toMatchObject({ code: "ServiceUnavailable", status: 503 });
         expect((error as Error).message).toContain(host);

@@ -4,8 +4,8 @@
 // bytes, least recently used out first. Correctness first: the store forgets a key
 // on every write, delete, eviction or corruption of it, and a load that was running
 // meanwhile is not kept, so a hit is never an older version than the catalog's.
-import { Readable } from "node:stream";
-import { OBJECT_BYTES, type ByteRange, type HotSetStats, type ObjectInfo } from "../types.js";
+import type { Readable } from "node:stream";
+import type { HotSetStats, ObjectInfo } from "../types.js";
 
 /**
  * Objects up to this size are kept: small fixtures, not the bulk of the data. Their
@@ -118,18 +118,6 @@ export class HotSet {
     this.entries.set(id, entry);
     this.bytes += entry.bytes.length;
   }
-}
-
-/** The bytes `range` of an object kept in memory, as a stream that also carries them (OBJECT_BYTES) for a sender that can skip it. */
-export function hotStream(bytes: Buffer, range: ByteRange | undefined): Readable {
-  const part = range === undefined ? bytes : bytes.subarray(range.start, Math.min(range.end, bytes.length - 1) + 1);
-  const stream = new Readable({
-    read() {
-      if (part.length > 0) this.push(part);
-      this.push(null);
-    },
-  });
-  return Object.assign(stream, { [OBJECT_BYTES]: part });
 }
 
 /** Collects a stream's bytes (a small object's, for load()). */

@@ -29,6 +29,7 @@ import type {
   UploadInfo,
   UsageOptions,
 } from "../types.js";
+import { inMemoryStream } from "../types.js";
 import type { BlockCheck } from "../../block-crc.js";
 import { describeObject } from "../object-info.js";
 import { BlobFiles } from "./blobs.js";
@@ -37,7 +38,7 @@ import { isWellFormedKey } from "./key-order.js";
 import { AbsentKeys } from "./absent-keys.js";
 import { BlobChecks, corruptObject } from "./blob-checks.js";
 import { commitCatalog, FsStagedData, publish, takeStaged } from "./staged.js";
-import { hotStream, HotSet, readAll } from "./hot-set.js";
+import { HotSet, readAll } from "./hot-set.js";
 import { TOUCH_INTERVAL_MS } from "./catalog-chunks.js";
 
 // For the benchmark only (the cost of verification): send blobs without checking their blocks.
@@ -120,7 +121,7 @@ export class FsStore implements Store {
     if (info.chunkSize !== undefined) throw new Error(`${info.bucket}/${info.key} is a chunked manifest: read its chunks instead`);
     const now = Date.now();
     const kept = this.hot.read(info, now, TOUCH_INTERVAL_MS, () => this.catalog.touchVersion(info, now) !== undefined);
-    if (kept !== undefined) return hotStream(kept, range);
+    if (kept !== undefined) return inMemoryStream(kept, range);
     const stored = this.catalog.touchVersion(info, now);
     if (stored === undefined) return failingStream(errors.noSuchKey(info.key));
     const size = stored.info.size;

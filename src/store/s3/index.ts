@@ -117,7 +117,9 @@ export class S3Store implements Store {
   deleteBucket(name: string): Promise<void> { return this.buckets.deleteBucket(name); }
 
   // ---- objects
-  headObject(bucket: string, key: string): Promise<ObjectInfo | undefined> { return this.tier.headObject(bucket, key); }
+  headObject(bucket: string, key: string, intent?: "read"): Promise<ObjectInfo | undefined> {
+    return intent === "read" ? this.objects.lookupForRead(bucket, key) : this.tier.headObject(bucket, key);
+  }
   readObject(info: ObjectInfo, range?: ByteRange): Readable { return this.objects.readObject(info, range); }
   stage(body: Readable): Promise<StagedData> { return this.staging.stage(body); }
   adoptFile(path: string): Promise<StagedData> { return this.staging.adopt(path); }

@@ -3,7 +3,7 @@
 import type { Readable } from "node:stream";
 import { errors } from "../../s3/errors.js";
 import { encodeKey } from "../../s3/signer.js";
-import type { ByteRange, ListOptions, NewObject, ObjectInfo, StagedData } from "../types.js";
+import { inMemoryStream, type ByteRange, type ListOptions, type NewObject, type ObjectInfo, type StagedData } from "../types.js";
 import { requireStorableKey } from "./cache-keys.js";
 import type { Chunks } from "./chunks.js";
 import { openedOnFirstRead } from "./lazy-body.js";
@@ -22,9 +22,22 @@ export class Objects {
     private readonly markers: Markers,
   ) {}
 
+  /** Small objects' bytes fetched by their lookup, until their `info` is dropped. */
+  private readonly fetchedWithLookup = new WeakMap<ObjectInfo, Buffer>();
+
+  /** headObject for a read: a small object's bytes come along and are read from memory. */
+  async lookupForRead(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    const found = await this.tier.lookupForRead(bucket, key);
+    if (found?.body) this.fetchedWithLookup.set(found.info, found.body);
+    return found?.info;
+  }
+
   /** A manifest has no bytes of its own: read its chunks. */
   readObject(info: ObjectInfo, range?: ByteRange): Readable {
     if (info.chunkSize !== undefined) throw new Error(`${info.bucket}/${info.key} is a chunked manifest: read its chunks instead`);
+    // the bytes came in the answer that described this version: nothing to ask again
+    const fetched = this.fetchedWithLookup.get(info);
+    if (fetched !== undefined) return inMemoryStream(fetched, range);
     const tier = this.tier;
     const headers: Record<string, string> = {};
     if (range !== undefined && info.size > 0) headers.range = `bytes=${range.start}-${Math.min(range.end, info.size - 1)}`;
