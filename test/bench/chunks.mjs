@@ -189,8 +189,9 @@ async function coldRanges({ rgw, direct, workDir, sizeBytes }) {
         overlay: `max ${worst.toFixed(3)}x (median ${(median(reads.map((r) => r.remoteBytes)) / MiB).toFixed(2)} MiB per range; ${straddling} straddled 2 chunks)`,
         baseline: `1 MiB per range (direct RGW)`,
         ratio: worst,
-        target: "<= 1 chunk (2 if straddling) + headers",
-        pass: reads.every((r) => r.remoteBytes <= r.touchedBytes + HEADER_SLACK),
+        // a range deep in a cold chunk is fetched on its own while the chunk fills (its first byte does not wait for the chunk)
+        target: "<= its chunks (2 if straddling) + the range + headers",
+        pass: reads.every((r) => r.remoteBytes <= r.touchedBytes + RANGE_SIZE + HEADER_SLACK),
       }),
     );
     return rows;
